@@ -23,6 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpn/err.h"
+
 static int t__passed, t__failed, t__cur_failed;
 static char t__tmp[512];
 
@@ -98,7 +100,8 @@ static inline const char *test_shared_path(const char *rel)
 #define ASSERT_OK(rc, errp)                                                                        \
     do {                                                                                           \
         int t__rc = (rc);                                                                          \
-        if (t__rc != 0) T__FAIL("ASSERT_OK(%s): rc=%d %s", #rc, t__rc, (errp) ? (errp)->msg : ""); \
+        const struct gpn_err *t__e = (errp);                                                       \
+        if (t__rc != 0) T__FAIL("ASSERT_OK(%s): rc=%d %s", #rc, t__rc, t__e ? t__e->msg : "");      \
     } while (0)
 /* rc must be the negative code `code`. */
 #define ASSERT_RC(rc, code)                                                                        \
