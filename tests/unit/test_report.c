@@ -274,17 +274,16 @@ static const struct gpn_report_habitat *find_hab(const struct gpn_report *r, int
 
 /* Runs the engine on g and compares everything with the brute force.
  * Returns the number of mismatches (printed). */
-static int check_area(struct gpn_report_engine *eng, const struct gpn_geom *g, const char *label)
+static int check_area_x(struct gpn_report_engine *eng, const struct gpn_geom *g, const char *label,
+                        struct expect *xp)
 {
     struct gpn_err e = {0};
-    struct expect x;
-    brute(g, &x);
+    struct expect x = *xp;
     struct gpn_report *r = NULL;
     int bad = 0;
     int rc = gpn_report_run(eng, g, NULL, &r, &e);
     if (rc) {
         fprintf(stderr, "  %s: report failed: %s\n", label, e.msg);
-        expect_free(&x);
         return 1;
     }
 #define CHECK(cond, ...)                                        \
@@ -349,6 +348,18 @@ static int check_area(struct gpn_report_engine *eng, const struct gpn_geom *g, c
     }
 #undef CHECK
     gpn_report_free(r);
+    return bad;
+}
+
+/* Runs the engines on g (twice each: the second run reads the caches)
+ * against one brute-force computation. */
+static int check_area(struct gpn_report_engine **engs, int nengs, const struct gpn_geom *g, const char *label)
+{
+    struct expect x;
+    brute(g, &x);
+    int bad = 0;
+    for (int i = 0; i < nengs; i++)
+        for (int rep = 0; rep < 2; rep++) bad += check_area_x(engs[i], g, label, &x);
     expect_free(&x);
     return bad;
 }
@@ -371,49 +382,48 @@ static void test_engine_counts(void)
     struct gpn_err e = {0};
     ASSERT_OK(g_atlas_rc, &g_atlas_err);
     int bad = 0;
-    /* Twice: with the decoded-raster cache (whole tiles and full-tile
-     * summaries) and without it (windowed reads). */
-    for (int mode = 0; mode < 2; mode++) {
-        struct gpn_report_opts o = {.raster_cache_mb = mode ? -1 : 0, .threads = mode ? 1 : 0};
-        struct gpn_report_engine *eng;
-        ASSERT_OK(gpn_report_engine_open(atlas_dir(), &o, &eng, &e), &e);
-        /* 1. A rectangle over the 4 tiles and the tile without data. */
-        struct gpn_geom *g = geom_3035("[[[[4012345.5,2512345.5],[4062345.5,2512345.5],[4062345.5,2537777.7],"
-                                       "[4012345.5,2537777.7],[4012345.5,2512345.5]]]]");
-        ASSERT_TRUE(g != NULL);
-        bad += check_area(eng, g, "rectangle");
-        gpn_geom_free(g);
-        /* 2. A concave U with a hole, across tile borders. */
-        g = geom_3035("[[[[4010003.3,2505007.1],[4040011.9,2505003.2],[4040001.7,2540013.3],[4030009.1,2540001.1],"
-                      "[4030013.3,2515011.9],[4020017.7,2515003.3],[4020007.3,2540017.1],[4010011.1,2540003.9],"
-                      "[4010003.3,2505007.1]],"
-                      "[[4013001.3,2507003.7],[4037009.9,2507001.1],[4036007.7,2512003.3],[4013003.1,2512009.9],"
-                      "[4013001.3,2507003.7]]]]");
-        ASSERT_TRUE(g != NULL);
-        bad += check_area(eng, g, "concave+hole");
-        gpn_geom_free(g);
-        /* 3. A multipolygon: a triangle and a skewed quad in different tiles. */
-        g = geom_3035("[[[[4001013.3,2501011.1],[4009017.7,2501003.3],[4004011.9,2509013.3],[4001013.3,2501011.1]]],"
-                      "[[[4031003.3,2531011.1],[4044019.9,2529007.7],[4047013.1,2546003.3],[4033007.3,2541009.9],"
-                      "[4031003.3,2531011.1]]]]");
-        ASSERT_TRUE(g != NULL);
-        bad += check_area(eng, g, "multipolygon");
-        gpn_geom_free(g);
-        /* 4. Every tile entirely inside (full-tile shortcuts), twice: the
-         * second run reads the caches. */
-        g = geom_3035("[[[[3999000.5,2499000.5],[4061000.5,2499000.5],[4061000.5,2551000.5],[3999000.5,2551000.5],"
-                      "[3999000.5,2499000.5]]]]");
-        ASSERT_TRUE(g != NULL);
-        bad += check_area(eng, g, "all tiles");
-        bad += check_area(eng, g, "all tiles again");
-        gpn_geom_free(g);
-        /* 5. A bbox given in EPSG:3035. */
-        struct gpn_geom *g4 = NULL;
-        ASSERT_OK(gpn_report_area_from_bbox("4000100,2500100,4049900,2549900", 3035, NULL, &g4, &e), &e);
-        bad += check_area(eng, g4, "bbox3035");
-        gpn_geom_free(g4);
-        gpn_report_engine_close(eng);
-    }
+    /* Two engines: with the decoded-raster cache (whole tiles, full-tile
+     * summaries) and without it (windowed reads, one thread). */
+    struct gpn_report_engine *engs[2];
+    struct gpn_report_opts o0 = {0}, o1 = {.raster_cache_mb = -1, .threads = 1};
+    ASSERT_OK(gpn_report_engine_open(atlas_dir(), &o0, &engs[0], &e), &e);
+    ASSERT_OK(gpn_report_engine_open(atlas_dir(), &o1, &engs[1], &e), &e);
+    /* 1. A rectangle over the 4 tiles and the tile without data. */
+    struct gpn_geom *g = geom_3035("[[[[4012345.5,2512345.5],[4062345.5,2512345.5],[4062345.5,2537777.7],"
+                                   "[4012345.5,2537777.7],[4012345.5,2512345.5]]]]");
+    ASSERT_TRUE(g != NULL);
+    bad += check_area(engs, 2, g, "rectangle");
+    gpn_geom_free(g);
+    /* 2. A concave U with a hole, across tile borders. */
+    g = geom_3035("[[[[4010003.3,2505007.1],[4040011.9,2505003.2],[4040001.7,2540013.3],[4030009.1,2540001.1],"
+                  "[4030013.3,2515011.9],[4020017.7,2515003.3],[4020007.3,2540017.1],[4010011.1,2540003.9],"
+                  "[4010003.3,2505007.1]],"
+                  "[[4013001.3,2507003.7],[4037009.9,2507001.1],[4036007.7,2512003.3],[4013003.1,2512009.9],"
+                  "[4013001.3,2507003.7]]]]");
+    ASSERT_TRUE(g != NULL);
+    bad += check_area(engs, 2, g, "concave+hole");
+    gpn_geom_free(g);
+    /* 3. A multipolygon: a triangle and a skewed quad in different tiles. */
+    g = geom_3035("[[[[4001013.3,2501011.1],[4009017.7,2501003.3],[4004011.9,2509013.3],[4001013.3,2501011.1]]],"
+                  "[[[4031003.3,2531011.1],[4044019.9,2529007.7],[4047013.1,2546003.3],[4033007.3,2541009.9],"
+                  "[4031003.3,2531011.1]]]]");
+    ASSERT_TRUE(g != NULL);
+    bad += check_area(engs, 2, g, "multipolygon");
+    gpn_geom_free(g);
+    /* 4. Every tile entirely inside (the full-tile shortcuts), with thin
+     * strips in the neighbouring tiles. */
+    g = geom_3035("[[[[3999000.5,2499000.5],[4061000.5,2499000.5],[4061000.5,2551000.5],[3999000.5,2551000.5],"
+                  "[3999000.5,2499000.5]]]]");
+    ASSERT_TRUE(g != NULL);
+    bad += check_area(engs, 2, g, "all tiles");
+    gpn_geom_free(g);
+    /* 5. A bbox given in EPSG:3035. */
+    struct gpn_geom *g4 = NULL;
+    ASSERT_OK(gpn_report_area_from_bbox("4000100,2500100,4049900,2549900", 3035, NULL, &g4, &e), &e);
+    bad += check_area(engs, 2, g4, "bbox3035");
+    gpn_geom_free(g4);
+    gpn_report_engine_close(engs[0]);
+    gpn_report_engine_close(engs[1]);
     ASSERT_EQ_INT(bad, 0);
 }
 
