@@ -85,6 +85,7 @@ setup:
 # The two commands of the README. Both install what is missing first.
 test: setup
 	@$(MAKE) --no-print-directory build
+	@scripts/build-web
 	@$(MAKE) --no-print-directory check
 
 check:
@@ -92,7 +93,11 @@ check:
 
 demo: setup
 	@$(MAKE) --no-print-directory build
+	@scripts/build-web
 	@bash scripts/demo $(BUILD)
+
+web:
+	@scripts/build-web
 
 bench: build
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

@@ -993,6 +993,10 @@ struct gpn_geom_prep {
     size_t nedges;
     size_t *band_start;      /* per polygon (nbands + 1) offsets into band_edges */
     uint32_t *band_edges;    /* edge indices relative to the polygon's e0 */
+    double *hedges;          /* (nhedges, 3) horizontal edges: y, xmin, xmax. The
+                              * rasteriser never needs them (they cross no scanline)
+                              * but the tile finder must mark the tiles they touch. */
+    size_t nhedges;
     double bbox[4];
 };
 
@@ -1003,6 +1007,7 @@ void gpn_geom_prep_free(struct gpn_geom_prep *p)
     free(p->edges);
     free(p->band_start);
     free(p->band_edges);
+    free(p->hedges);
     free(p);
 }
 
@@ -1043,7 +1048,7 @@ int gpn_geom_prepare(const struct gpn_geom *g, struct gpn_geom_prep **out, struc
     p->bbox[0] = p->bbox[1] = HUGE_VAL;
     p->bbox[2] = p->bbox[3] = -HUGE_VAL;
     /* Edges and band counts. */
-    size_t nbs = 0;
+    size_t nbs = 0, hcap = 0;
     for (size_t k = 0; k < g->npolys; k++) {
         const struct gpn_polygon *gp = &g->polys[k];
         struct ppoly *pp = &p->polys[k];
@@ -1058,7 +1063,18 @@ int gpn_geom_prepare(const struct gpn_geom *g, struct gpn_geom_prep **out, struc
             const double *q = g->xy + 2 * ring->off;
             for (size_t i = 0; i < ring->n; i++) {
                 size_t j = (i + 1 == ring->n) ? 0 : i + 1;
-                if (edge_make_box(q[2 * i], q[2 * i + 1], q[2 * j], q[2 * j + 1], &p->edges[p->nedges])) p->nedges++;
+                if (edge_make_box(q[2 * i], q[2 * i + 1], q[2 * j], q[2 * j + 1], &p->edges[p->nedges])) {
+                    p->nedges++;
+                } else if (q[2 * i] != q[2 * j]) {
+                    if (grow((void **)&p->hedges, &hcap, p->nhedges + 1, 3 * sizeof *p->hedges)) {
+                        rc = gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
+                        goto fail;
+                    }
+                    double *h = p->hedges + 3 * p->nhedges++;
+                    h[0] = q[2 * i + 1];
+                    h[1] = fmin(q[2 * i], q[2 * j]);
+                    h[2] = fmax(q[2 * i], q[2 * j]);
+                }
             }
         }
         pp->ne = p->nedges - pp->e0;
@@ -1338,6 +1354,13 @@ int gpn_geom_prep_tiles(const struct gpn_geom_prep *p, size_t max_tiles, struct 
     int rc = 0;
     if (!flags || !mask) goto nomem;
     for (size_t e = 0; e < p->nedges; e++) mark_edge(&p->edges[e], flags, i0, j0, w, h);
+    for (size_t e = 0; e < p->nhedges; e++) {
+        const double *hd = p->hedges + 3 * e;
+        int64_t ia = (int64_t)floor((hd[1] - 1) / BAND_M), ib = (int64_t)floor((hd[2] + 1) / BAND_M);
+        int64_t ja = (int64_t)floor((hd[0] - 1) / BAND_M), jb = (int64_t)floor((hd[0] + 1) / BAND_M);
+        for (int64_t j = ja < j0 ? j0 : ja; j <= jb && j <= j1; j++)
+            for (int64_t i = ia < i0 ? i0 : ia; i <= ib && i <= i1; i++) flags[(j - j0) * w + (i - i0)] |= 1;
+    }
     /* Uniform tiles: one scanline per tile row through the centre of cell
      * (col 250, row 249): x = i*25000 + 12525, y = j*25000 + 12525. */
     for (int64_t j = j0; j <= j1; j++) {

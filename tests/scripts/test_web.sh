@@ -179,7 +179,9 @@ if curl -sf "$B/api/report?bbox=3600500,2285500,3619500,2299500&bbox_crs=3035" -
    grep -q '"species":3' "$T/r.json"; then
   ok "report API answers (3 species by construction)"
 else
-  bad "report API: $(head -c 300 "$T/r.json" 2>/dev/null)"
+  code=$(curl -s -o "$T/r.json" -w '%{http_code}' "$B/api/report?bbox=3600500,2285500,3619500,2299500&bbox_crs=3035")
+  bad "report API: HTTP $code $(head -c 300 "$T/r.json" 2>/dev/null)"
+  [ "$code" = 501 ] && echo "    (this gpn was linked without the report API: src/http/api_report.c not pulled into the binary)"
 fi
 
 # ---- browser ----------------------------------------------------------------------------

@@ -715,6 +715,37 @@ static void test_land(void)
     gpn_geom_free(g);
 }
 
+/* Regression (found by the report engine's cross-check): tiles crossed only by
+ * a HORIZONTAL edge (which the scanline rasteriser drops) were missed. */
+static void test_geom_tiles_horizontal_edges(void)
+{
+    struct gpn_err err = {0};
+    struct gpn_geom *g = NULL;
+    ASSERT_OK(gpn_geom_from_bbox(3999000.5, 2499000.5, 4061000.5, 2551000.5, 3035, &g, &err), &err);
+    struct gpn_tile *got = NULL, *all = NULL;
+    size_t ngot = 0, nall = 0;
+    ASSERT_OK(gpn_geom_tiles(g, 0, &got, &ngot, &err), &err);
+    ASSERT_OK(gpn_tiles_in_bbox(3999000.5, 2499000.5, 4061001, 2551001, 0, &all, &nall, &err), &err);
+    static uint8_t m[CELLS];
+    size_t expect = 0, k = 0, bad = 0;
+    int seen_corner = 0;
+    for (size_t i = 0; i < nall; i++) {
+        int64_t c = 0;
+        ASSERT_OK(gpn_geom_rasterize_tile(g, all[i], m, &c, &err), &err);
+        if (c == 0) continue;
+        expect++;
+        if (all[i].e_km == 4000 && all[i].n_km == 2475) seen_corner = 1;
+        if (k < ngot && gpn_tile_equal(got[k], all[i])) k++;
+        else bad++;
+    }
+    ASSERT_TRUE(seen_corner);
+    ASSERT_EQ_INT(bad, 0);
+    ASSERT_EQ_INT(ngot, expect);
+    free(got);
+    free(all);
+    gpn_geom_free(g);
+}
+
 int main(void)
 {
     RUN(test_geojson_polygon_multipolygon_feature);
@@ -727,6 +758,7 @@ int main(void)
     RUN(test_raster_whole_tile_is_fast);
     RUN(test_raster_rejects_bad_input);
     RUN(test_geom_tiles_match_brute_force);
+    RUN(test_geom_tiles_horizontal_edges);
     RUN(test_transform_densifies_and_is_all_or_nothing);
     RUN(test_topojson_decoding);
     RUN(test_world_atlas_france_matches_ogr);

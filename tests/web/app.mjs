@@ -46,7 +46,7 @@ async function check(name, fn) {
     if (r === false) fail(name, 'condition false')
     else ok(name)
   } catch (err) {
-    fail(name, String(err && err.message ? err.message : err).split('\n')[0])
+    fail(name, String(err && err.message ? err.message : err).replace(/\s+/g, ' ').slice(0, 400))
   }
 }
 function assert(cond, msg) {
@@ -87,10 +87,17 @@ page.on('response', (r) => responses.push({ url: r.url(), status: r.status(), ty
 
 const speciesCount = () => page.locator('[data-count="species"]').innerText()
 
-async function waitReport(expected, name) {
-  // The report replaces the previous one: wait for the request to finish.
-  await page.waitForFunction(() => !document.querySelector('.report .loading'), null, { timeout: 30000 })
-  await page.locator('[data-count="species"]').waitFor()
+// Number of reports the page has received (ReportPanel's data-reports).
+const reportCount = () => page.evaluate(() => Number(document.querySelector('.report').dataset.reports || 0))
+
+// Runs action, then waits for a NEW report and checks its species count.
+async function expectReport(action, expected, name) {
+  const before = await reportCount()
+  await action()
+  await page.waitForFunction((n) => Number(document.querySelector('.report').dataset.reports) > n, before, {
+    timeout: 30000,
+  })
+  await page.waitForFunction(() => !document.querySelector('.report .loading'))
   const txt = (await speciesCount()).trim()
   assert(txt === String(expected), `${name}: species count "${txt}", expected ${expected}`)
 }
@@ -174,30 +181,46 @@ try {
     const p = await pagePoint(c[0], c[1])
     await page.mouse.click(p.x, p.y)
     const popup = page.locator('.leaflet-popup .gfi')
-    await popup.locator('table').waitFor()
-    const t = await popup.innerText()
+    try {
+      await popup.locator('table').waitFor()
+      await page.waitForFunction(() => !/Loading/.test(document.querySelector('.leaflet-popup .gfi').textContent))
+    } catch (err) {
+      throw new Error(`no popup content: ${(await popup.innerText().catch(() => '')).replace(/\s+/g, ' ')}`)
+    }
+    const t = (await popup.innerText()).replace(/\s+/g, ' ')
     for (const l of LAYERS) assert(t.includes(l.title), `popup lacks ${l.title}: ${t}`)
     assert(/present|\d/.test(t), `popup has no value: ${t}`)
     const r = responses.find((x) => x.url.includes('REQUEST=GetFeatureInfo'))
     assert(r && r.status === 200, `GetFeatureInfo status ${r && r.status}`)
-    await page.keyboard.press('Escape')
-    await page.evaluate(() => {
-      window.__gpnMap.closePopup()
-    })
+  })
+  await page.evaluate(() => {
+    window.__gpnMap.closePopup()
   })
 
   // ---- areas and reports --------------------------------------------------
+  await check('"use map view" reports the view (all the data at start)', async () => {
+    await expectReport(() => page.click('[data-action="map-view"]'), CASE.rectSpecies, 'map view')
+    const line = await page.locator('.area-line').innerText()
+    assert(line.includes('map view'), `area line ${line}`)
+  })
   await check('rectangle drawn over the data gives the report', async () => {
     await page.click('[data-action="draw-rectangle"]')
     await page.locator('.draw-help').waitFor()
     const a = await pagePoint(CASE.rect[0], CASE.rect[3])
     const b = await pagePoint(CASE.rect[2], CASE.rect[1])
-    await page.mouse.move(a.x, a.y)
-    await page.mouse.down()
-    await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 4 })
-    await page.mouse.move(b.x, b.y, { steps: 4 })
-    await page.mouse.up()
-    await waitReport(CASE.rectSpecies, 'rectangle')
+    await expectReport(
+      async () => {
+        await page.mouse.move(a.x, a.y)
+        await page.mouse.down()
+        await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 4 })
+        await page.mouse.move(b.x, b.y, { steps: 4 })
+        await page.mouse.up()
+      },
+      CASE.rectSpecies,
+      'rectangle',
+    )
+    const line = await page.locator('.area-line').innerText()
+    assert(line.includes('drawn-rectangle'), `area line ${line}`)
     assert((await page.locator('.leaflet-popup').count()) === 0, 'the click ending the drag opened a popup')
   })
   await check('home shows the flag counts', async () => {
@@ -293,11 +316,18 @@ try {
     assert(lines.length === 1 + CASE.habitatsTotal, `${lines.length} lines`)
   })
 
-  await check('route survives a reload (/habitats)', async () => {
+  await check('route survives a reload (/habitats), tabs follow arrow keys and history', async () => {
     await page.goto(BASE + '/habitats', { waitUntil: 'load' })
     const sel = await page.locator('#tab-habitats').getAttribute('aria-selected')
     assert(sel === 'true', `aria-selected ${sel}`)
     await page.locator('.layer').first().waitFor()
+    await page.focus('#tab-habitats')
+    await page.keyboard.press('ArrowRight')
+    await page.waitForURL(/\/indicators$/)
+    assert(await page.evaluate(() => document.activeElement.id === 'tab-indicators'), 'focus did not follow')
+    await page.goBack()
+    await page.waitForURL(/\/habitats$/)
+    await page.waitForFunction(() => document.querySelector('#tab-habitats').getAttribute('aria-selected') === 'true')
   })
 
   await check('polygon drawn by clicks gives the report', async () => {
@@ -308,13 +338,11 @@ try {
       await page.mouse.click(p.x, p.y)
       await page.waitForTimeout(400) // not a double click
     }
-    await page.keyboard.press('Enter')
-    await waitReport(CASE.polySpecies, 'polygon')
+    await expectReport(() => page.keyboard.press('Enter'), CASE.polySpecies, 'polygon')
   })
 
   await check('GeoJSON upload gives the report', async () => {
-    await page.setInputFiles('input[name="area-file"]', CASE.uploadFile)
-    await waitReport(CASE.uploadSpecies, 'upload')
+    await expectReport(() => page.setInputFiles('input[name="area-file"]', CASE.uploadFile), CASE.uploadSpecies, 'upload')
     const line = await page.locator('.area-line').innerText()
     assert(line.includes(path.basename(CASE.uploadFile)), `area line ${line}`)
   })

@@ -17,6 +17,7 @@
  *   report        null | the report JSON of `area` (docs/report.md)
  *   reportError   null | {code, message, status}
  *   loading       a report request is in flight
+ *   reportCount   reports received so far
  */
 import { reactive } from 'vue'
 import { getHealth, getLayers, postReport } from './api.js'
@@ -38,6 +39,7 @@ export const state = reactive({
   reportError: null,
   loading: false,
   exporting: null,
+  reportCount: 0, // reports received so far (also marks the DOM for tests: data-reports)
   notice: '', // polite status line for screen readers
 })
 
@@ -132,6 +134,7 @@ export async function runReport() {
     const r = await postReport(state.area.text, { signal: ctrl.signal })
     if (seq !== reportSeq) return
     state.report = r
+    state.reportCount++
     state.notice = `Report ready: ${r.counts?.species ?? 0} species`
   } catch (err) {
     if (err.name === 'AbortError' || seq !== reportSeq) return
