@@ -244,9 +244,6 @@ int gpn_http_app_handle(struct gpn_http_app *app, struct gpn_http_req *req, stru
 /* Writes the access-log line of a finished exchange (when configured). */
 void gpn_http_app_log(struct gpn_http_app *app, const struct gpn_http_req *req, const struct gpn_http_resp *resp,
                       int64_t bytes_sent);
-/* Frees per-thread state of the calling thread (open rasters, transforms);
- * worker threads call it when they end. */
-void gpn_http_thread_cleanup(void);
 const struct gpn_http_cfg *gpn_http_app_cfg(const struct gpn_http_app *app);
 /* Number of layers currently served. */
 size_t gpn_http_app_layer_count(struct gpn_http_app *app);

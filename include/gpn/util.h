@@ -71,6 +71,12 @@ int gpn_rm_rf(const char *path, struct gpn_err *err);
 /* snprintf into buf of a/b; returns GPN_ETOOBIG if it does not fit. */
 int gpn_path_join(char *buf, size_t n, const char *a, const char *b);
 
+/* ==== sorting =========================================================== */
+
+/* qsort that accepts (NULL, 0): the C standard makes qsort(NULL, 0, ...)
+ * undefined and UBSan rejects it; empty and one-element arrays return. */
+void gpn_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 /* ==== strings =========================================================== */
 
 /* Copies at most n-1 bytes and always terminates. Returns strlen(src). */

@@ -340,6 +340,13 @@ int gpn_path_join(char *buf, size_t n, const char *a, const char *b)
     return (k < 0 || (size_t)k >= n) ? GPN_ETOOBIG : 0;
 }
 
+/* ==== sorting =========================================================== */
+
+void gpn_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1 && base) qsort(base, n, size, cmp);
+}
+
 /* ==== strings =========================================================== */
 
 size_t gpn_strlcpy(char *dst, const char *src, size_t n)

@@ -1225,7 +1225,7 @@ static int raster_poly(const struct gpn_geom_prep *p, const struct ppoly *pp, do
         s->cand[nc++] = e;
     }
     if (nc == 0) return 0;
-    qsort(s->cand, nc, sizeof *s->cand, cmp_edge_ya);
+    gpn_qsort(s->cand, nc, sizeof *s->cand, cmp_edge_ya);
     size_t next = 0, nact = 0;
     for (int row = GPN_GRID_TILE_CELLS - 1; row >= 0; row--) {
         double yc = y0 + 25 + (double)(GPN_GRID_TILE_CELLS - 1 - row) * GPN_GRID_CELL_M;
@@ -1384,7 +1384,7 @@ int gpn_geom_prep_tiles(const struct gpn_geom_prep *p, size_t max_tiles, struct 
                 if (edge_crosses(ed, yc)) xs[nx++] = edge_x(ed, yc);
             }
             if (nx == 0) continue;
-            qsort(xs, nx, sizeof *xs, cmp_double);
+            gpn_qsort(xs, nx, sizeof *xs, cmp_double);
             size_t le = 0; /* crossings <= xc */
             for (int64_t i = i0; i <= i1; i++) {
                 double xc = (double)i * BAND_M + 12525;

@@ -8,9 +8,9 @@
  * a reference at its start (gpn__layers_acquire) and drops it at the end,
  * so a reload never pulls a layer from under a running render.
  *
- * Per-thread state (open rasters keyed by path + layer version, PROJ
- * transforms keyed by CRS pair) lives in thread-local caches (layers.c),
- * because GDAL datasets and PROJ contexts must not be shared by threads.
+ * Open rasters (keyed by path + layer version) and PROJ transforms live in
+ * worker contexts checked out per request (layers.c), because GDAL
+ * datasets and PROJ contexts must not be used by two threads at once.
  */
 #ifndef GPN_HTTP_APP_H
 #define GPN_HTTP_APP_H
@@ -64,11 +64,21 @@ const struct gpn__layer *gpn__layers_find(const struct gpn__layers *ls, const ch
 /* The style named name ("" or "default" = the default), or NULL. */
 const struct gpn_style *gpn__layer_style(const struct gpn__layer *l, const char *name);
 
-/* Thread-local open raster for a layer (opened on first use, kept per
- * thread, reopened when the layer version changes). Borrowed: valid until
- * the thread's next call for more than the cache holds (64 rasters). */
+/* The pool of worker contexts (open rasters and transforms, see layers.c). */
+struct gpn__workers;
+int gpn__workers_create(struct gpn__workers **out, struct gpn_err *err);
+void gpn__workers_destroy(struct gpn__workers *ws);
+/* Checks out a context for the calling thread until gpn__worker_leave.
+ * Returns 1 (entered), 0 (already inside a scope: nothing to leave) or
+ * GPN_ENOMEM; pass the return value to gpn__worker_leave. */
+int gpn__worker_enter(struct gpn__workers *ws);
+void gpn__worker_leave(struct gpn__workers *ws, int entered);
+/* The open raster of a layer in the calling thread's worker context
+ * (opened on first use, reopened when the layer version changes).
+ * Borrowed: valid until the context is left or more than 64 rasters are
+ * used. GPN_ESTATE outside a worker scope. */
 int gpn__layer_raster(const struct gpn__layer *l, struct gpn_raster **out, struct gpn_err *err);
-/* Thread-local transform from -> to (NULL *out when from == to). */
+/* A transform from -> to of the worker context (NULL *out when from == to). */
 int gpn__transform(const char *from, const char *to, struct gpn_transform **out, struct gpn_err *err);
 
 /* ==== tile cache ======================================================== */
@@ -110,13 +120,12 @@ struct gpn_http_app {
     struct gpn_http_atlas atlas;
     pthread_mutex_t mu;               /* guards layers swap and reload state */
     struct gpn__layers *layers;       /* current snapshot (one reference held) */
-    double next_reload_check;         /* gpn_now() time of the next catalog stat */
-    int64_t cat_sig;                  /* signature (mtime/size) of the catalog files */
-    int reloading;
+    int64_t cat_sig;                  /* signature (mtime/size) of the catalog files (janitor) */
     struct gpn__cache *cache;
     struct gpn__memcache *mem;        /* hot tiles in memory */
+    struct gpn__workers *workers;     /* rasters and transforms, one context per concurrent request */
     int log_fd;                       /* access log, -1 = off */
-    /* janitor thread: cache maintenance */
+    /* janitor thread: catalog reloads and cache maintenance */
     pthread_t janitor;
     int janitor_started;
     pthread_cond_t janitor_cv;
@@ -132,8 +141,8 @@ struct gpn_http_app {
     char api_error[GPN_ERR_MSG_MAX];  /* why gpn_api_init failed, when it did */
 };
 
-/* Current layer snapshot with a reference (checks the catalog for changes
- * at most every cfg.reload_s seconds). Release with gpn__layers_release. */
+/* Current layer snapshot with a reference (the janitor thread swaps in a
+ * new one when the catalog changes). Release with gpn__layers_release. */
 struct gpn__layers *gpn__app_layers(struct gpn_http_app *app);
 /* Base URL for links in documents: cfg.public_url or http://<Host>. */
 void gpn__base_url(const struct gpn_http_app *app, const struct gpn_http_req *req, char *buf, size_t n);

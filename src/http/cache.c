@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "gpn/util.h"
 #include "gpn/log.h"
 
 #define TOUCH_AFTER_S 600
@@ -261,7 +262,7 @@ void gpn__cache_maintain(struct gpn__cache *c, const struct gpn__layers *ls)
         w.collect = 1;
         w.total = 0;
         walk_dir(&w, c->dir, 0);
-        qsort(w.v, w.n, sizeof *w.v, entry_cmp);
+        gpn_qsort(w.v, w.n, sizeof *w.v, entry_cmp);
         int64_t target = c->max_bytes / 10 * 9;
         size_t removed = 0;
         for (size_t i = 0; i < w.n && w.total > target; i++) {

@@ -1,6 +1,6 @@
 /*
- * layers.c - the layer registry of the map server and the per-thread
- * caches of open rasters and transforms (app.h).
+ * layers.c - the layer registry of the map server and the worker contexts
+ * (pools of open rasters and transforms) (app.h).
  *
  * A snapshot is built from the catalog's layers table: for each layer the
  * raster is opened once to learn its grid, CRS and nodata, its extent is
@@ -16,11 +16,12 @@
  * JSON), or else the distinct values found in the scan. EUNIS names come
  * from the catalog's habitats table.
  *
- * Per-thread caches: a GDAL dataset and a PROJ context must stay on one
- * thread, so each worker thread keeps its own small LRU of open rasters
- * (keyed by path and layer version, so a re-published layer is reopened)
- * and transforms, released by a pthread key destructor when the thread
- * ends (or gpn_http_thread_cleanup()).
+ * Worker contexts: a GDAL dataset and a PROJ context must not be used by
+ * two threads at once, so each request (and each seeding thread) checks
+ * out a worker context holding a small LRU of open rasters (keyed by path
+ * and layer version, so a re-published layer is reopened) and transforms.
+ * The pool grows to the number of concurrent requests and is freed by the
+ * app.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -34,15 +35,23 @@
 #include <jansson.h>
 
 #include "app.h"
+#include "gpn/util.h"
 #include "gpn/csv.h"
 #include "gpn/log.h"
 
-/* ==== per-thread caches ================================================= */
+/* ==== worker contexts ==================================================== */
 
 #define TL_RASTERS 64
 #define TL_TRANSFORMS 16
 
-struct tl_state {
+/* Open rasters and transforms of one worker context. A context is used by
+ * one thread at a time (checked out for a request or a seeding thread), so
+ * GDAL datasets and PROJ contexts are never used concurrently; they are
+ * closed by the app's owner thread at destroy. (Thread-local storage with a
+ * pthread key destructor was the first design: GDAL then closes datasets
+ * after its own per-thread PROJ context is gone and leaks a new one per
+ * thread, as LeakSanitizer showed.) */
+struct gpn__worker {
     struct {
         char *path;
         int64_t version;
@@ -57,15 +66,19 @@ struct tl_state {
     } t[TL_TRANSFORMS];
     int nt;
     uint64_t tick;
+    struct gpn__worker *next_free, *next_all;
 };
 
-static pthread_key_t tl_key;
-static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+struct gpn__workers {
+    pthread_mutex_t mu;
+    struct gpn__worker *free_list, *all;
+};
 
-static void tl_free(void *p)
+/* The context of the calling thread while it is inside a worker scope. */
+static _Thread_local struct gpn__worker *tl_worker;
+
+static void worker_free(struct gpn__worker *s)
 {
-    struct tl_state *s = p;
-    if (!s) return;
     for (int i = 0; i < s->nr; i++) {
         gpn_raster_close(s->r[i].r);
         free(s->r[i].path);
@@ -78,39 +91,62 @@ static void tl_free(void *p)
     free(s);
 }
 
-static void tl_make_key(void)
+int gpn__workers_create(struct gpn__workers **out, struct gpn_err *err)
 {
-    pthread_key_create(&tl_key, tl_free);
+    *out = calloc(1, sizeof **out);
+    if (!*out) return gpn_err_set(err, GPN_ENOMEM, "gpn__workers_create: out of memory");
+    pthread_mutex_init(&(*out)->mu, NULL);
+    return 0;
 }
 
-static struct tl_state *tl_get(void)
+void gpn__workers_destroy(struct gpn__workers *ws)
 {
-    pthread_once(&tl_once, tl_make_key);
-    struct tl_state *s = pthread_getspecific(tl_key);
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (s && pthread_setspecific(tl_key, s)) {
-            free(s);
-            s = NULL;
+    if (!ws) return;
+    struct gpn__worker *w = ws->all;
+    while (w) {
+        struct gpn__worker *n = w->next_all;
+        worker_free(w);
+        w = n;
+    }
+    pthread_mutex_destroy(&ws->mu);
+    free(ws);
+}
+
+int gpn__worker_enter(struct gpn__workers *ws)
+{
+    if (tl_worker) return 0; /* nested scope: keep the outer context */
+    pthread_mutex_lock(&ws->mu);
+    struct gpn__worker *w = ws->free_list;
+    if (w) {
+        ws->free_list = w->next_free;
+    } else {
+        w = calloc(1, sizeof *w);
+        if (w) {
+            w->next_all = ws->all;
+            ws->all = w;
         }
     }
-    return s;
+    pthread_mutex_unlock(&ws->mu);
+    if (!w) return GPN_ENOMEM;
+    tl_worker = w;
+    return 1;
 }
 
-void gpn_http_thread_cleanup(void)
+void gpn__worker_leave(struct gpn__workers *ws, int entered)
 {
-    pthread_once(&tl_once, tl_make_key);
-    struct tl_state *s = pthread_getspecific(tl_key);
-    if (s) {
-        pthread_setspecific(tl_key, NULL);
-        tl_free(s);
-    }
+    if (entered != 1 || !tl_worker) return;
+    struct gpn__worker *w = tl_worker;
+    tl_worker = NULL;
+    pthread_mutex_lock(&ws->mu);
+    w->next_free = ws->free_list;
+    ws->free_list = w;
+    pthread_mutex_unlock(&ws->mu);
 }
 
 int gpn__layer_raster(const struct gpn__layer *l, struct gpn_raster **out, struct gpn_err *err)
 {
-    struct tl_state *s = tl_get();
-    if (!s) return gpn_err_set(err, GPN_ENOMEM, "gpn__layer_raster: out of memory");
+    struct gpn__worker *s = tl_worker;
+    if (!s) return gpn_err_set(err, GPN_ESTATE, "gpn__layer_raster: called outside a worker scope");
     s->tick++;
     int lru = 0;
     for (int i = 0; i < s->nr; i++) {
@@ -166,8 +202,8 @@ int gpn__transform(const char *from, const char *to, struct gpn_transform **out,
 {
     *out = NULL;
     if (!strcasecmp(from, to)) return 0;
-    struct tl_state *s = tl_get();
-    if (!s) return gpn_err_set(err, GPN_ENOMEM, "gpn__transform: out of memory");
+    struct gpn__worker *s = tl_worker;
+    if (!s) return gpn_err_set(err, GPN_ESTATE, "gpn__transform: called outside a worker scope");
     s->tick++;
     int lru = 0;
     for (int i = 0; i < s->nt; i++) {
@@ -610,7 +646,7 @@ int gpn__layers_load(const char *atlas, int64_t generation, struct gpn__layers *
     }
     free(rows);
     gpn_catalog_close(cat);
-    qsort(ls->v, ls->n, sizeof *ls->v, layer_name_cmp);
+    gpn_qsort(ls->v, ls->n, sizeof *ls->v, layer_name_cmp);
     *out = ls;
     return 0;
 }

@@ -19,9 +19,14 @@
  * client accepts it (small static text files are read into memory for
  * that); CORS is open (maps are embedded anywhere).
  *
- * The janitor thread runs the tile-cache maintenance (stale versions,
- * eviction) at start, when kicked by a cache write past the bound, and
- * every 5 minutes.
+ * The janitor thread checks the catalog every reload_s seconds and swaps
+ * in a new layer snapshot when it changed (request threads never wait for
+ * a reload), and runs the tile-cache maintenance (stale versions,
+ * eviction) at start, after a reload, when kicked by a cache write past the
+ * bound, and every 5 minutes.
+ *
+ * Each request runs inside a worker scope (layers.c): it checks out a
+ * context of open rasters and transforms for its duration.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,40 +74,32 @@ static int64_t catalog_sig(const char *atlas)
     return (int64_t)(sig >> 1);
 }
 
+/* Reloads the layer registry when the catalog files changed (janitor
+ * thread only). Returns 1 when a new snapshot was installed. */
+static int reload_if_changed(struct gpn_http_app *app)
+{
+    int64_t sig = catalog_sig(app->cfg.atlas);
+    if (sig == app->cat_sig) return 0;
+    struct gpn__layers *nl = NULL;
+    struct gpn_err err = {0};
+    int64_t gen = app->layers->generation + 1; /* only this thread swaps */
+    if (gpn__layers_load(app->cfg.atlas, gen, &nl, &err)) {
+        gpn_log_warn("serve: catalog reload failed (keeping the previous layers): %s", err.msg);
+        app->cat_sig = sig; /* do not retry until it changes again */
+        return 0;
+    }
+    pthread_mutex_lock(&app->mu);
+    struct gpn__layers *old = app->layers;
+    app->layers = nl;
+    app->cat_sig = sig;
+    pthread_mutex_unlock(&app->mu);
+    gpn__layers_release(old);
+    gpn_log_info("serve: catalog changed, %zu layers loaded (generation %lld)", nl->n, (long long)gen);
+    return 1;
+}
+
 struct gpn__layers *gpn__app_layers(struct gpn_http_app *app)
 {
-    double now = gpn_now();
-    int check = 0;
-    pthread_mutex_lock(&app->mu);
-    if (app->cfg.reload_s > 0 && now >= app->next_reload_check && !app->reloading) {
-        app->next_reload_check = now + app->cfg.reload_s;
-        app->reloading = 1;
-        check = 1;
-    }
-    pthread_mutex_unlock(&app->mu);
-    if (check) {
-        int64_t sig = catalog_sig(app->cfg.atlas);
-        if (sig != app->cat_sig) {
-            struct gpn__layers *nl = NULL;
-            struct gpn_err err = {0};
-            int64_t gen = app->layers->generation + 1;
-            if (gpn__layers_load(app->cfg.atlas, gen, &nl, &err) == 0) {
-                pthread_mutex_lock(&app->mu);
-                struct gpn__layers *old = app->layers;
-                app->layers = nl;
-                app->cat_sig = sig;
-                pthread_mutex_unlock(&app->mu);
-                gpn__layers_release(old);
-                gpn_log_info("serve: catalog changed, %zu layers loaded (generation %lld)", nl->n, (long long)gen);
-                gpn__app_kick_janitor(app);
-            } else {
-                gpn_log_warn("serve: catalog reload failed (keeping the previous layers): %s", err.msg);
-            }
-        }
-        pthread_mutex_lock(&app->mu);
-        app->reloading = 0;
-        pthread_mutex_unlock(&app->mu);
-    }
     pthread_mutex_lock(&app->mu);
     struct gpn__layers *ls = app->layers;
     if (ls) atomic_fetch_add(&ls->refs, 1);
@@ -149,25 +146,34 @@ void gpn__app_kick_janitor(struct gpn_http_app *app)
     pthread_mutex_unlock(&app->mu);
 }
 
+/* The janitor: reloads the catalog when it changes (every reload_s
+ * seconds; request threads never block on a reload) and maintains the tile
+ * cache at start, when kicked, after a reload and every 5 minutes. */
 static void *janitor_main(void *arg)
 {
     struct gpn_http_app *app = arg;
+    double next_maint = 0;
     for (;;) {
         pthread_mutex_lock(&app->mu);
         if (!app->janitor_kick && !app->janitor_stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 300;
+            int wait_s = app->cfg.reload_s > 0 && app->cfg.reload_s < 300 ? app->cfg.reload_s : 300;
+            ts.tv_sec += wait_s;
             pthread_cond_timedwait(&app->janitor_cv, &app->mu, &ts);
         }
-        int stop = app->janitor_stop;
+        int stop = app->janitor_stop, kick = app->janitor_kick;
         app->janitor_kick = 0;
-        struct gpn__layers *ls = app->layers;
-        if (ls) atomic_fetch_add(&ls->refs, 1);
         pthread_mutex_unlock(&app->mu);
-        if (!stop) gpn__cache_maintain(app->cache, ls);
-        gpn__layers_release(ls);
         if (stop) break;
+        int reloaded = app->cfg.reload_s > 0 ? reload_if_changed(app) : 0;
+        double now = gpn_now();
+        if (kick || reloaded || now >= next_maint) {
+            struct gpn__layers *ls = gpn__app_layers(app);
+            gpn__cache_maintain(app->cache, ls);
+            gpn__layers_release(ls);
+            next_maint = now + 300;
+        }
     }
     return NULL;
 }
@@ -220,10 +226,11 @@ int gpn_http_app_create(const struct gpn_http_cfg *cfg, struct gpn_http_app **ou
     if (rc) goto fail;
     /* After the load: opening the catalog may create its WAL file. */
     app->cat_sig = catalog_sig(cfg->atlas);
-    app->next_reload_check = gpn_now() + app->cfg.reload_s;
     rc = gpn__cache_open(app->cfg.cache_dir, app->cfg.cache_mb * 1024 * 1024, &app->cache, err);
     if (rc) goto fail;
     rc = gpn__memcache_create(app->cfg.mem_cache_mb * 1024 * 1024, &app->mem, err);
+    if (rc) goto fail;
+    rc = gpn__workers_create(&app->workers, err);
     if (rc) goto fail;
     if (app->cfg.access_log[0]) {
         if (!strcmp(app->cfg.access_log, "-")) {
@@ -247,7 +254,7 @@ int gpn_http_app_create(const struct gpn_http_cfg *cfg, struct gpn_http_app **ou
             gpn_log_warn("serve: the report API is unavailable: %s", e2.msg);
         }
     }
-    if (app->cfg.cache_mb > 0) {
+    if (app->cfg.cache_mb > 0 || app->cfg.reload_s > 0) {
         if (pthread_create(&app->janitor, NULL, janitor_main, app) == 0) {
             app->janitor_started = 1;
             gpn__app_kick_janitor(app);
@@ -274,6 +281,7 @@ void gpn_http_app_destroy(struct gpn_http_app *app)
     gpn__layers_release(app->layers);
     gpn__cache_close(app->cache);
     gpn__memcache_destroy(app->mem);
+    gpn__workers_destroy(app->workers);
     if (app->log_fd >= 0) close(app->log_fd);
     for (int i = 0; i < 3; i++) gpn_buf_free(&app->caps[i].doc);
     pthread_cond_destroy(&app->janitor_cv);
@@ -500,7 +508,9 @@ static int load_file_window(struct gpn_http_resp *resp)
 int gpn_http_app_handle(struct gpn_http_app *app, struct gpn_http_req *req, struct gpn_http_resp *resp)
 {
     int is_api = 0;
-    int rc = route(app, req, resp, &is_api);
+    int entered = gpn__worker_enter(app->workers);
+    int rc = entered < 0 ? gpn_err_set(&resp->err, GPN_ENOMEM, "out of memory") : route(app, req, resp, &is_api);
+    gpn__worker_leave(app->workers, entered);
     if (rc < 0) {
         int code = rc;
         int status = gpn_err_http_status(code);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gpn/util.h"
 #include "gpn/render.h"
 #include "tables.h"
 
@@ -215,7 +216,7 @@ int gpn_style_build(const char *spec, enum gpn_dtype dt, double data_min, double
         if (!out->classes) return gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
         memcpy(out->classes, classes, sizeof *classes * (size_t)n_classes);
         out->n_classes = n_classes;
-        qsort(out->classes, (size_t)n_classes, sizeof *classes, class_cmp);
+        gpn_qsort(out->classes, (size_t)n_classes, sizeof *classes, class_cmp);
         for (int i = 1; i < n_classes; i++)
             if (out->classes[i].value == out->classes[i - 1].value) {
                 double v = out->classes[i].value;

@@ -384,6 +384,14 @@ static void *seed_worker(void *arg)
 {
     struct seed_ctx *c = arg;
     size_t j = 0;
+    int entered = gpn__worker_enter(c->app->workers);
+    if (entered < 0) {
+        pthread_mutex_lock(&c->mu);
+        if (!atomic_load(&c->failed)) gpn_err_set(&c->first_err, GPN_ENOMEM, "seed: out of memory");
+        atomic_store(&c->failed, 1);
+        pthread_mutex_unlock(&c->mu);
+        return NULL;
+    }
     for (;;) {
         if (atomic_load(&c->failed)) break;
         int64_t i = atomic_fetch_add(&c->next, 1);
@@ -422,7 +430,7 @@ static void *seed_worker(void *arg)
         gpn_buf_free(&out);
         if (c->p) gpn_progress_add(c->p, 1);
     }
-    gpn_http_thread_cleanup();
+    gpn__worker_leave(c->app->workers, entered);
     return NULL;
 }
 

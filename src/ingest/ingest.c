@@ -119,7 +119,7 @@ static int load_species_list(const char *path, int32_t **out, size_t *n, struct 
     }
     if (rc < 0) goto done;
     rc = 0;
-    if (nv) qsort(v, nv, sizeof *v, cmp_i32);
+    if (nv) gpn_qsort(v, nv, sizeof *v, cmp_i32);
     size_t u = 0;
     for (size_t i = 0; i < nv; i++)
         if (!u || v[u - 1] != v[i]) v[u++] = v[i];
@@ -320,7 +320,7 @@ int gpn_ingest_run(const struct gpn_ingest_opts *o, struct gpn_ingest_stats *st_
             }
             species[n_species++] = d.r[i].species;
         }
-        if (n_species) qsort(species, n_species, sizeof *species, cmp_i32);
+        if (n_species) gpn_qsort(species, n_species, sizeof *species, cmp_i32);
         size_t u = 0;
         for (size_t i = 0; i < n_species; i++)
             if (!u || species[u - 1] != species[i]) species[u++] = species[i];

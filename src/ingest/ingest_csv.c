@@ -436,7 +436,7 @@ static int rec_cmp(const void *a, const void *b) {
 }
 
 int gpn__ingest_sort_records(struct ing_data *d, struct gpn_err *err) {
-    if (d->nr) qsort(d->r, d->nr, sizeof *d->r, rec_cmp);
+    if (d->nr) gpn_qsort(d->r, d->nr, sizeof *d->r, rec_cmp);
     size_t o = 0;
     for (size_t i = 0; i < d->nr; i++) {
         if (o > 0 && d->r[o - 1].sample == d->r[i].sample && d->r[o - 1].species == d->r[i].species) {

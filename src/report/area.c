@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpn/util.h"
 #include "gpn/paths.h"
 #include "gpn/report.h"
 
@@ -193,7 +194,7 @@ static int check_polygon(const struct gpn_geom *g, size_t pi, struct edge *edges
     }
     /* Crossings first: they explain most other symptoms (a bow-tie has no
      * net area, a crossing hole has a vertex outside). */
-    qsort(edges, ne, sizeof *edges, cmp_edge);
+    gpn_qsort(edges, ne, sizeof *edges, cmp_edge);
     for (size_t i = 0; i < ne; i++) {
         const struct edge *a = &edges[i];
         for (size_t j = i + 1; j < ne && edges[j].xmin <= a->xmax; j++) {

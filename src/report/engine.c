@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gpn/util.h"
 #include "gpn/catalog.h"
 #include "gpn/log.h"
 #include "gpn/progress.h"
@@ -239,7 +240,7 @@ static int meta_load(const char *atlas, struct meta **out, struct gpn_err *err)
     if (rc) goto fail;
     rc = gpn_catalog_species_foreach(cat, 0, add_species_cb, m, err);
     if (rc) goto fail;
-    qsort(m->sp, m->nsp, sizeof *m->sp, cmp_sp);
+    gpn_qsort(m->sp, m->nsp, sizeof *m->sp, cmp_sp);
     rc = gpn_catalog_habitats_list(cat, 0, &habs, &nh, err);
     if (rc) goto fail;
     m->hab = calloc(nh ? nh : 1, sizeof *m->hab);
@@ -257,7 +258,7 @@ static int meta_load(const char *atlas, struct meta **out, struct gpn_err *err)
         }
     }
     m->nhab = nh;
-    qsort(m->hab, m->nhab, sizeof *m->hab, cmp_hab);
+    gpn_qsort(m->hab, m->nhab, sizeof *m->hab, cmp_hab);
     for (size_t i = 0; i < m->nhab; i++)
         if (gpn_habitat_code_level(m->hab[i].code) == 3) m->l3_codes[m->nl3++] = m->hab[i].code;
     run = malloc(sizeof *run);
@@ -1311,7 +1312,7 @@ static int merge(struct gpn_report *r, const struct meta *m, struct acc *accs, i
         if (accs[t].npairs) memcpy(all + k, accs[t].pairs, accs[t].npairs * sizeof *all);
         k += accs[t].npairs;
     }
-    qsort(all, total, sizeof *all, cmp_pair_id);
+    gpn_qsort(all, total, sizeof *all, cmp_pair_id);
     size_t nsp = 0;
     for (size_t i = 0; i < total; i++)
         if (i == 0 || all[i].id != all[i - 1].id) nsp++;
@@ -1350,7 +1351,7 @@ static int merge(struct gpn_report *r, const struct meta *m, struct acc *accs, i
         if (!strcmp(s->redlist, "VU")) r->n_vu++;
     }
     r->n_threatened = r->n_cr + r->n_en + r->n_vu;
-    qsort(r->species, r->nspecies, sizeof *r->species, cmp_species_rank);
+    gpn_qsort(r->species, r->nspecies, sizeof *r->species, cmp_species_rank);
 
     for (int i = 0; i < GPN_REPORT_NIND; i++) {
         r->ind[i].name = gpn_report_indicator_names[i];
@@ -1410,7 +1411,7 @@ static int merge(struct gpn_report *r, const struct meta *m, struct acc *accs, i
             }
         }
         r->nhabitats[level - 1] = lv.nhab;
-        qsort(r->habitats[level - 1], lv.nhab, sizeof **r->habitats, cmp_hab_rank);
+        gpn_qsort(r->habitats[level - 1], lv.nhab, sizeof **r->habitats, cmp_hab_rank);
         acc_free(&lv);
     }
     acc_free(&merged);
@@ -1471,7 +1472,7 @@ static int area_tiles(const struct gpn_geom *g, size_t max_tiles, struct gpn_til
         n += nt;
         free(t);
     }
-    qsort(all, n, sizeof *all, gpn_tile_cmp);
+    gpn_qsort(all, n, sizeof *all, gpn_tile_cmp);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (k == 0 || !gpn_tile_equal(all[i], all[k - 1])) all[k++] = all[i];

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gpn/util.h"
 #include "gpn/catalog.h"
 #include "gpn/log.h"
 #include "gpn/progress.h"
@@ -179,7 +180,7 @@ static int add_dir(struct srclist *l, const char *dir, int depth, struct gpn_err
         n++;
     }
     closedir(d);
-    if (!rc) qsort(names, n, sizeof *names, cmp_str); /* deterministic order */
+    if (!rc) gpn_qsort(names, n, sizeof *names, cmp_str); /* deterministic order */
     for (size_t i = 0; i < n && !rc; i++) {
         char path[4096];
         if (gpn_path_join(path, sizeof path, dir, names[i])) continue;
@@ -593,7 +594,7 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
         for (size_t i = 0; i < njobs; i++) jobs[i].crs_rank = rank[jobs[i].file];
         free(rank);
     }
-    qsort(jobs, njobs, sizeof *jobs, cmp_job);
+    gpn_qsort(jobs, njobs, sizeof *jobs, cmp_job);
     size_t ngroups = 0;
     size_t *starts = malloc((njobs + 1) * sizeof *starts);
     if (!starts) {
@@ -666,7 +667,7 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
         goto done;
     }
     for (size_t i = 0; i < l.n; i++) ids[i] = l.v[i].species;
-    qsort(ids, l.n, sizeof *ids, cmp_u32);
+    gpn_qsort(ids, l.n, sizeof *ids, cmp_u32);
     for (size_t i = 0; i < l.n; i++)
         if (i == 0 || ids[i] != ids[i - 1]) st.species++;
 

@@ -831,7 +831,7 @@ int gpn_store_writer_write(struct gpn_store_writer *w, const char *path, struct 
     size_t n = 0;
     for (size_t i = 0; i < w->n; i++)
         if (w->ents[i].bm && !roaring_bitmap_is_empty(w->ents[i].bm)) list[n++] = w->ents[i];
-    qsort(list, n, sizeof *list, cmp_wentry);
+    gpn_qsort(list, n, sizeof *list, cmp_wentry);
     if (n > UINT32_MAX / 2) {
         rc = gpn_err_set(err, GPN_ETOOBIG, "gpn_store_writer_write: %zu species", n);
         goto done;

@@ -46,6 +46,8 @@ ds.GetRasterBand(1).WriteArray(a); ds.GetRasterBand(1).SetNoDataValue(0)
 ds = None
 EOF
 gdal_translate -q -of COG -co BLOCKSIZE=128 -co OVERVIEWS=AUTO -co RESAMPLING=NEAREST "$T/src.tif" "$T/grey.tif" || exit 1
+# A real atlas: catalog with the species and EUNIS reference tables.
+"$GPN" catalog init --atlas "$T/atlas" >/dev/null 2>&1 || exit 1
 "$GPN" layer add --atlas "$T/atlas" grey "$T/grey.tif" --style grey:1:255 --group indicators \
   --title "Grey test" >/dev/null || exit 1
 

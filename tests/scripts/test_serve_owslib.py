@@ -57,6 +57,8 @@ def main():
         cog = os.path.join(tmp, "grey.tif")
         gdal.Translate(cog, src, format="COG", creationOptions=["BLOCKSIZE=128", "RESAMPLING=NEAREST"])
         atlas = os.path.join(tmp, "atlas")
+        subprocess.run([GPN, "catalog", "init", "--atlas", atlas], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         subprocess.run([GPN, "layer", "add", "--atlas", atlas, "grey", cog, "--style", "grey:1:255", "--group",
                         "indicators", "--title", "Grey test", "--abstract", "OWSLib fixture"], check=True,
                        stdout=subprocess.DEVNULL)
