@@ -27,6 +27,7 @@ static void usage(FILE *f)
             "                     [--schedule constant|cosine|step|plateau] [--val-frac F]\n"
             "                     [--patience P] [--seed S] [--threads T] [--resume]\n"
             "                     [--po-background K] [--po-radius KM] [--po-weight W]\n"
+            "                     [--po-ratio R]\n"
             "                     [--augment|--no-augment] [--stop-after N] [--time-limit S]\n"
             "                     [--atlas DIR]\n"
             "\n"
@@ -60,6 +61,8 @@ static void usage(FILE *f)
             "                       0: presence-only samples are not used)\n"
             "  --po-radius KM       target-group neighbourhood radius (default 5 km)\n"
             "  --po-weight W        loss weight of presence-only labels (default 1)\n"
+            "  --po-ratio R         per epoch, at most R x (training PA surveys) presence-only\n"
+            "                       samples, drawn afresh each epoch (0: all; default 0)\n"
             "  --augment, --no-augment  random flips/rotations of Sentinel patches (default on)\n"
             "  --stop-after N       stop after N epochs of this call (resume later)\n"
             "  --time-limit S       stop after the epoch that ends past S seconds (resume later)\n"
@@ -85,7 +88,7 @@ int gpn_cmd_train_sdm(int argc, char **argv)
 {
     enum {
         O_DATA = 256, O_OUT, O_CONFIG, O_EPOCHS, O_BATCH, O_LR, O_OPTIM, O_MOM, O_WD, O_POSW, O_SCHED, O_VAL,
-        O_PAT, O_SEED, O_THREADS, O_RESUME, O_POBG, O_PORAD, O_POW, O_AUG, O_NOAUG, O_STOP, O_TLIM, O_ATLAS
+        O_PAT, O_SEED, O_THREADS, O_RESUME, O_POBG, O_PORAD, O_POW, O_PORATIO, O_AUG, O_NOAUG, O_STOP, O_TLIM, O_ATLAS
     };
     static const struct option lo[] = {
         {"data", required_argument, 0, O_DATA},
@@ -107,6 +110,7 @@ int gpn_cmd_train_sdm(int argc, char **argv)
         {"po-background", required_argument, 0, O_POBG},
         {"po-radius", required_argument, 0, O_PORAD},
         {"po-weight", required_argument, 0, O_POW},
+        {"po-ratio", required_argument, 0, O_PORATIO},
         {"augment", no_argument, 0, O_AUG},
         {"no-augment", no_argument, 0, O_NOAUG},
         {"stop-after", required_argument, 0, O_STOP},
@@ -157,6 +161,7 @@ int gpn_cmd_train_sdm(int argc, char **argv)
         case O_POBG: if (integer(optarg, 0, 1000000, &o.hp.po_background, "--po-background")) return 2; break;
         case O_PORAD: if (num(optarg, 1e-3, 1e4, &o.hp.po_radius_km, "--po-radius")) return 2; break;
         case O_POW: if (num(optarg, 0, 1e3, &o.hp.po_weight, "--po-weight")) return 2; break;
+        case O_PORATIO: if (num(optarg, 0, 1e6, &o.hp.po_ratio, "--po-ratio")) return 2; break;
         case O_AUG: o.hp.augment = 1; break;
         case O_NOAUG: o.hp.augment = 0; break;
         case O_STOP: if (integer(optarg, 1, 100000, &o.stop_after, "--stop-after")) return 2; break;

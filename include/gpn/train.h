@@ -66,6 +66,8 @@ struct gpn_train_hparams {
     double val_frac;        /* share of PA surveys held out by spatial block; 0: no validation */
     double po_radius_km;    /* target-group neighbourhood radius R */
     double po_weight;       /* loss weight of PO labels relative to PA labels */
+    double po_ratio;        /* > 0: each epoch uses at most ceil(po_ratio x training PA) PO samples,
+                               drawn afresh; 0: all PO samples every epoch */
 };
 
 /* Fills hp with "not given" markers. */
@@ -78,7 +80,7 @@ void gpn_train_hparams_unset(struct gpn_train_hparams *hp);
  * Keys of "train": epochs, batch, optim ("sgd"|"adamw"), schedule
  * ("constant"|"cosine"|"step"|"plateau"), patience, po_background, augment,
  * seed, lr, momentum, weight_decay, pos_weight, val_frac, po_radius_km,
- * po_weight (the fields above). */
+ * po_weight, po_ratio (the fields above). */
 int gpn_train_hparams_resolve(const struct gpn_train_hparams *given, const char *config_json, const char *config_name,
                               struct gpn_train_hparams *out, struct gpn_err *err);
 

@@ -31,22 +31,30 @@
 
 #include "nn_internal.h"
 
-/* Tile-block budget: V + M of one block, in floats (4 MiB per thread). */
-#define WINO_BLOCK_FLOATS ((size_t)1024 * 1024)
+/* Tile-block budget: V + M of one block, in floats (16 MiB per thread). A
+ * block is a run of whole tile rows, so the transforms run along image rows
+ * with unit stride (vectorised) and the 16 GEMMs get hundreds of columns. */
+#define WINO_BLOCK_FLOATS ((size_t)4 * 1024 * 1024)
 
-static int block_tiles(int C, int OC, int64_t tiles)
+/* Tile rows per block for rows of tw tiles, out of total_rows. */
+static int block_rows(int C, int OC, int tw, int64_t total_rows)
 {
-    int64_t tb = (int64_t)(WINO_BLOCK_FLOATS / (16 * (size_t)(C + OC)));
-    tb = tb / 16 * 16;
-    if (tb < 32) tb = 32;
-    if (tb > tiles) tb = tiles;
-    return (int)tb;
+    int64_t r = (int64_t)(WINO_BLOCK_FLOATS / (16 * (size_t)(C + OC) * (size_t)tw));
+    if (r < 1) r = 1;
+    if (r > total_rows) r = total_rows;
+    return (int)r;
+}
+
+/* Per-thread scratch: V and M of one block plus four row buffers. */
+static size_t thread_floats(int C, int OC, int W, int rows, int tw)
+{
+    return (size_t)16 * (size_t)(C + OC) * (size_t)rows * (size_t)tw + 8 * ((size_t)W + 4);
 }
 
 size_t gpn_conv3x3_wino_scratch(int C, int OC, int N, int H, int W)
 {
-    int64_t tiles = (int64_t)N * ((H + 1) / 2) * ((W + 1) / 2);
-    return (size_t)16 * (size_t)(C + OC) * (size_t)block_tiles(C, OC, tiles);
+    int th = (H + 1) / 2, tw = (W + 1) / 2;
+    return thread_floats(C, OC, W, block_rows(C, OC, tw, (int64_t)N * th), tw);
 }
 
 void gpn_conv3x3_wino_weights(float *U, const float *weight, int OC, int C)
@@ -69,75 +77,130 @@ void gpn_conv3x3_wino_weights(float *U, const float *weight, int OC, int C)
         }
 }
 
-/* V (16, C, tb) for tiles t0..t0+tb-1. */
-static void input_transform(float *V, const float *in, int N, int C, int H, int W, int tw, int tpi, int64_t t0,
-                            int tb)
+/* V (16, C, nt) for the tile rows r0..r0+nr-1 (tile row r = sample r / th,
+ * tile row r % th), nt = nr * tw tiles. For one channel and tile row, the
+ * four input rows y0..y0+3 are combined first (B^T d, along whole rows),
+ * then split into even and odd columns of the zero-padded row, from which
+ * each tile's four (.) B values are unit-stride vector operations:
+ * with p the padded row (p[j] = row[j - 1]), ev[t] = p[2t], od[t] = p[2t+1],
+ * tile t covers p[2t .. 2t+3] = ev[t], od[t], ev[t+1], od[t+1]. */
+/* p (2*tw + 2): the zero-padded combined row, p[j] = sa*a[j-1] + sb*b[j-1]
+ * (a or b NULL: that input row is outside the image). */
+static void padded_row(float *restrict p, const float *restrict a, float sa, const float *restrict b, float sb, int W,
+                       int tw)
 {
-    const size_t HW = (size_t)H * W, ldv = (size_t)C * tb;
+    p[0] = 0.0f;
+    if (a && b)
+        for (int j = 0; j < W; j++) p[j + 1] = sa * a[j] + sb * b[j];
+    else if (a)
+        for (int j = 0; j < W; j++) p[j + 1] = sa * a[j];
+    else if (b)
+        for (int j = 0; j < W; j++) p[j + 1] = sb * b[j];
+    else
+        for (int j = 0; j < W; j++) p[j + 1] = 0.0f;
+    for (int j = W + 1; j < 2 * tw + 2; j++) p[j] = 0.0f;
+}
+
+/* tile t covers p[2t .. 2t+3]: (.) B along the row */
+static void row_B(float *restrict v0, float *restrict v1, float *restrict v2, float *restrict v3,
+                  const float *restrict p, int tw)
+{
+    for (int t = 0; t < tw; t++) {
+        float e0 = p[2 * t], o0 = p[2 * t + 1], e1 = p[2 * t + 2], o1 = p[2 * t + 3];
+        v0[t] = e0 - e1;
+        v1[t] = o0 + e1;
+        v2[t] = e1 - o0;
+        v3[t] = o0 - o1;
+    }
+}
+
+/* V (16, C, nt) for the tile rows r0..r0+nr-1 (tile row r = sample r / th,
+ * tile row r % th), nt = nr * tw tiles. For one channel and tile row, the
+ * four input rows y0..y0+3 are combined first (B^T d, along whole rows, into
+ * a zero-padded row p), then each tile's (.) B values are read from p[2t ..
+ * 2t+3]; both loops run along the row and vectorise. */
+static void input_transform(float *V, const float *in, int N, int C, int H, int W, int th, int tw, int64_t r0, int nr,
+                            float *rowbuf)
+{
+    const size_t HW = (size_t)H * W, nt = (size_t)nr * tw, ldv = (size_t)C * nt;
     for (int c = 0; c < C; c++)
-        for (int j = 0; j < tb; j++) {
-            int64_t t = t0 + j;
-            int b = (int)(t / tpi), r = (int)(t % tpi), ty = r / tw, tx = r % tw;
+        for (int rr = 0; rr < nr; rr++) {
+            int64_t r = r0 + rr;
+            int b = (int)(r / th), ty = (int)(r % th), y0 = 2 * ty - 1;
             const float *x = in + ((size_t)c * N + b) * HW;
-            int y0 = 2 * ty - 1, x0 = 2 * tx - 1;
-            float d[4][4];
-            if (y0 >= 0 && x0 >= 0 && y0 + 3 < H && x0 + 3 < W) {
-                for (int i = 0; i < 4; i++)
-                    for (int k = 0; k < 4; k++) d[i][k] = x[(size_t)(y0 + i) * W + x0 + k];
-            } else {
-                for (int i = 0; i < 4; i++)
-                    for (int k = 0; k < 4; k++) {
-                        int yy = y0 + i, xx = x0 + k;
-                        d[i][k] = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? x[(size_t)yy * W + xx] : 0.0f;
-                    }
-            }
-            float s[4][4]; /* B^T d */
-            for (int k = 0; k < 4; k++) {
-                s[0][k] = d[0][k] - d[2][k];
-                s[1][k] = d[1][k] + d[2][k];
-                s[2][k] = d[2][k] - d[1][k];
-                s[3][k] = d[1][k] - d[3][k];
-            }
-            float *v = V + (size_t)c * tb + j;
-            for (int i = 0; i < 4; i++) { /* (B^T d) B */
-                v[(size_t)(i * 4 + 0) * ldv] = s[i][0] - s[i][2];
-                v[(size_t)(i * 4 + 1) * ldv] = s[i][1] + s[i][2];
-                v[(size_t)(i * 4 + 2) * ldv] = s[i][2] - s[i][1];
-                v[(size_t)(i * 4 + 3) * ldv] = s[i][1] - s[i][3];
-            }
+            const float *row[4];
+            for (int i = 0; i < 4; i++) row[i] = (y0 + i >= 0 && y0 + i < H) ? x + (size_t)(y0 + i) * W : NULL;
+            float *v = V + (size_t)c * nt + (size_t)rr * tw;
+            /* B^T rows: 0: r0 - r2, 1: r1 + r2, 2: r2 - r1, 3: r1 - r3 */
+            padded_row(rowbuf, row[0], 1.0f, row[2], -1.0f, W, tw);
+            row_B(v, v + ldv, v + 2 * ldv, v + 3 * ldv, rowbuf, tw);
+            padded_row(rowbuf, row[1], 1.0f, row[2], 1.0f, W, tw);
+            row_B(v + 4 * ldv, v + 5 * ldv, v + 6 * ldv, v + 7 * ldv, rowbuf, tw);
+            padded_row(rowbuf, row[2], 1.0f, row[1], -1.0f, W, tw);
+            row_B(v + 8 * ldv, v + 9 * ldv, v + 10 * ldv, v + 11 * ldv, rowbuf, tw);
+            padded_row(rowbuf, row[1], 1.0f, row[3], -1.0f, W, tw);
+            row_B(v + 12 * ldv, v + 13 * ldv, v + 14 * ldv, v + 15 * ldv, rowbuf, tw);
         }
 }
 
-/* out tiles t0.. from M (16, OC, tb), + bias, ReLU. */
-static void output_transform(float *out, const float *M, const float *bias, int relu, int N, int OC, int H, int W,
-                             int tw, int tpi, int64_t t0, int tb)
+/* out rows of tile rows r0.. from M (16, OC, nt), + bias, ReLU. For one
+ * output channel and tile row: q = A^T m along the tiles (unit stride), then
+ * the two output columns of every tile go to even/odd buffers and are
+ * interleaved into the image row. */
+/* q0 = m0 + m1 + m2, q1 = m1 - m2 - m3 (A^T along the tile's rows) */
+static void col_AT(float *restrict q0, float *restrict q1, const float *restrict m0, const float *restrict m1,
+                   const float *restrict m2, const float *restrict m3, int tw)
 {
-    const size_t HW = (size_t)H * W, ldm = (size_t)OC * tb;
+    for (int t = 0; t < tw; t++) {
+        q0[t] = m0[t] + m1[t] + m2[t];
+        q1[t] = m1[t] - m2[t] - m3[t];
+    }
+}
+
+/* one output row: (. A) + bias, ReLU, columns interleaved */
+static void row_A(float *restrict y, const float *restrict a0, const float *restrict a1, const float *restrict a2,
+                  const float *restrict a3, float bo, int relu, int W)
+{
+    const int full = W / 2;
+    if (relu)
+        for (int t = 0; t < full; t++) {
+            float v0 = a0[t] + a1[t] + a2[t] + bo, v1 = a1[t] - a2[t] - a3[t] + bo;
+            y[2 * t] = v0 > 0 ? v0 : 0.0f;
+            y[2 * t + 1] = v1 > 0 ? v1 : 0.0f;
+        }
+    else
+        for (int t = 0; t < full; t++) {
+            y[2 * t] = a0[t] + a1[t] + a2[t] + bo;
+            y[2 * t + 1] = a1[t] - a2[t] - a3[t] + bo;
+        }
+    if (W & 1) {
+        float v0 = a0[full] + a1[full] + a2[full] + bo;
+        y[W - 1] = relu && v0 < 0 ? 0.0f : v0;
+    }
+}
+
+/* out rows of tile rows r0.. from M (16, OC, nt), + bias, ReLU. For one
+ * output channel and tile row: q = A^T m along the tiles (unit stride), then
+ * (. A) gives the two output columns of every tile, interleaved into the
+ * image row. */
+static void output_transform(float *out, const float *M, const float *bias, int relu, int N, int OC, int H, int W,
+                             int th, int tw, int64_t r0, int nr, float *rowbuf)
+{
+    const size_t HW = (size_t)H * W, nt = (size_t)nr * tw, ldm = (size_t)OC * nt;
+    float *q = rowbuf; /* 8 rows of tw: q[i][k] at (4 * i + k) * tw */
     for (int o = 0; o < OC; o++) {
         const float bo = bias ? bias[o] : 0.0f;
-        for (int j = 0; j < tb; j++) {
-            int64_t t = t0 + j;
-            int b = (int)(t / tpi), r = (int)(t % tpi), ty = r / tw, tx = r % tw;
-            const float *m = M + (size_t)o * tb + j;
-            float q[2][4]; /* A^T m */
-            for (int k = 0; k < 4; k++) {
-                float m0 = m[(size_t)(0 * 4 + k) * ldm], m1 = m[(size_t)(1 * 4 + k) * ldm],
-                      m2 = m[(size_t)(2 * 4 + k) * ldm], m3 = m[(size_t)(3 * 4 + k) * ldm];
-                q[0][k] = m0 + m1 + m2;
-                q[1][k] = m1 - m2 - m3;
-            }
+        for (int rr = 0; rr < nr; rr++) {
+            int64_t r = r0 + rr;
+            int b = (int)(r / th), ty = (int)(r % th);
+            const float *m = M + (size_t)o * nt + (size_t)rr * tw;
+            for (int k = 0; k < 4; k++)
+                col_AT(q + (size_t)k * tw, q + (size_t)(4 + k) * tw, m + (size_t)k * ldm, m + (size_t)(4 + k) * ldm,
+                       m + (size_t)(8 + k) * ldm, m + (size_t)(12 + k) * ldm, tw);
             float *y = out + ((size_t)o * N + b) * HW;
-            for (int i = 0; i < 2; i++) {
-                int yy = 2 * ty + i;
-                if (yy >= H) break;
-                float v0 = q[i][0] + q[i][1] + q[i][2] + bo, v1 = q[i][1] - q[i][2] - q[i][3] + bo;
-                if (relu) {
-                    v0 = v0 > 0 ? v0 : 0.0f;
-                    v1 = v1 > 0 ? v1 : 0.0f;
-                }
-                y[(size_t)yy * W + 2 * tx] = v0;
-                if (2 * tx + 1 < W) y[(size_t)yy * W + 2 * tx + 1] = v1;
-            }
+            for (int i = 0; i < 2 && 2 * ty + i < H; i++)
+                row_A(y + (size_t)(2 * ty + i) * W, q + (size_t)(4 * i) * tw, q + (size_t)(4 * i + 1) * tw,
+                      q + (size_t)(4 * i + 2) * tw, q + (size_t)(4 * i + 3) * tw, bo, relu, W);
         }
     }
 }
@@ -145,25 +208,26 @@ static void output_transform(float *out, const float *M, const float *bias, int 
 void gpn_conv3x3_wino_forward(float *out, const float *in, const float *U, const float *bias, int N, int C, int H,
                               int W, int OC, int relu, float *scratch, size_t scratch_n)
 {
-    const int th = (H + 1) / 2, tw = (W + 1) / 2, tpi = th * tw;
-    const int64_t tiles = (int64_t)N * tpi;
-    const int tb = block_tiles(C, OC, tiles);
-    const size_t per = (size_t)16 * (size_t)(C + OC) * (size_t)tb;
+    const int th = (H + 1) / 2, tw = (W + 1) / 2;
+    const int64_t rows = (int64_t)N * th;
+    const int rb = block_rows(C, OC, tw, rows);
+    const size_t per = thread_floats(C, OC, W, rb, tw);
     int T = omp_in_parallel() ? 1 : omp_get_max_threads();
     if ((size_t)T > scratch_n / per) T = (int)(scratch_n / per);
     if (T < 1) T = 1;
-    const int64_t blocks = (tiles + tb - 1) / tb;
+    const int64_t blocks = (rows + rb - 1) / rb;
     int prev = gpn__blas_threads_single();
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1) if (T > 1 && blocks > 1)
     for (int64_t blk = 0; blk < blocks; blk++) {
-        const int64_t t0 = blk * tb;
-        const int n = (int)(tiles - t0 < tb ? tiles - t0 : tb);
-        float *V = scratch + (size_t)omp_get_thread_num() * per, *M = V + (size_t)16 * C * tb;
-        input_transform(V, in, N, C, H, W, tw, tpi, t0, n);
+        const int64_t r0 = blk * rb;
+        const int nr = (int)(rows - r0 < rb ? rows - r0 : rb), n = nr * tw;
+        float *V = scratch + (size_t)omp_get_thread_num() * per, *M = V + (size_t)16 * C * n;
+        float *rowbuf = V + (size_t)16 * (C + OC) * (size_t)rb * tw;
+        input_transform(V, in, N, C, H, W, th, tw, r0, nr, rowbuf);
         for (int xi = 0; xi < 16; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, n, C, 1.0f, U + (size_t)xi * OC * C, C,
                         V + (size_t)xi * C * n, n, 0.0f, M + (size_t)xi * OC * n, n);
-        output_transform(out, M, bias, relu, N, OC, H, W, tw, tpi, t0, n);
+        output_transform(out, M, bias, relu, N, OC, H, W, th, tw, r0, nr, rowbuf);
     }
     gpn__blas_threads_restore(prev);
 }

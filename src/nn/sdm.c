@@ -43,7 +43,7 @@
 #define N_MOD GPN_SDM_N_MODALITIES
 #define MAX_L GPN_SDM_MAX_LAYERS
 /* Largest activation of one eval micro-batch, in floats (~1 MiB). */
-#define EVAL_ACT_CAP ((size_t)256 * 1024)
+#define EVAL_ACT_CAP ((size_t)32 * 1024)
 /* Training im2col chunk per thread, in floats (1 MiB: cache-resident), unless one sample needs more. */
 #define TRAIN_COL_CAP ((size_t)256 * 1024)
 #define MAX_THREADS 64

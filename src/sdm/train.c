@@ -64,7 +64,7 @@ void gpn_train_hparams_unset(struct gpn_train_hparams *hp)
     hp->epochs = hp->batch = hp->optim = hp->schedule = hp->patience = hp->po_background = hp->augment = -1;
     hp->seed = -1;
     hp->lr = hp->momentum = hp->weight_decay = hp->pos_weight = hp->val_frac = hp->po_radius_km = hp->po_weight =
-        NAN;
+        hp->po_ratio = NAN;
 }
 
 void gpn_train_opts_init(struct gpn_train_opts *o)
@@ -92,6 +92,7 @@ static void hparams_defaults(const char *config_name, struct gpn_train_hparams *
     hp->val_frac = 0.2;
     hp->po_radius_km = 5.0;
     hp->po_weight = 1.0;
+    hp->po_ratio = 0;
     if (config_name && !strcmp(config_name, "demo")) {
         /* tuned on the default synthetic region: docs/sdm.md */
         hp->epochs = 12;
@@ -158,6 +159,7 @@ static int hparams_from_json(const char *text, int is_config, struct gpn_train_h
         NUM_KEY("val_frac", val_frac, 0, 0.9)
         NUM_KEY("po_radius_km", po_radius_km, 1e-3, 1e4)
         NUM_KEY("po_weight", po_weight, 0, 1e3)
+        NUM_KEY("po_ratio", po_ratio, 0, 1e6)
 #undef INT_KEY
 #undef NUM_KEY
         if (!strcmp(key, "seed")) {
@@ -224,6 +226,7 @@ int gpn_train_hparams_resolve(const struct gpn_train_hparams *given, const char 
     TAKE_NUM(val_frac);
     TAKE_NUM(po_radius_km);
     TAKE_NUM(po_weight);
+    TAKE_NUM(po_ratio);
 #undef TAKE_INT
 #undef TAKE_NUM
     if (isnan(hp.lr)) hp.lr = hp.optim == GPN_OPTIM_SGD ? 0.01 : 1e-3;
@@ -239,18 +242,19 @@ int gpn_train_hparams_resolve(const struct gpn_train_hparams *given, const char 
     if (!(hp.val_frac >= 0 && hp.val_frac < 1)) return gpn_err_set(err, GPN_ERANGE, "val-frac must be in [0, 1)");
     if (!(hp.po_radius_km > 0)) return gpn_err_set(err, GPN_ERANGE, "po-radius must be > 0");
     if (!(hp.po_weight >= 0)) return gpn_err_set(err, GPN_ERANGE, "po-weight must be >= 0");
+    if (!(hp.po_ratio >= 0)) return gpn_err_set(err, GPN_ERANGE, "po-ratio must be >= 0");
     *out = hp;
     return 0;
 }
 
 static json_t *hparams_to_json(const struct gpn_train_hparams *hp)
 {
-    return json_pack("{s:i,s:i,s:s,s:s,s:i,s:i,s:b,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "epochs", hp->epochs, "batch",
+    return json_pack("{s:i,s:i,s:s,s:s,s:i,s:i,s:b,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "epochs", hp->epochs, "batch",
                      hp->batch, "optim", OPTIM_NAMES[hp->optim], "schedule", SCHED_NAMES[hp->schedule], "patience",
                      hp->patience, "po_background", hp->po_background, "augment", hp->augment, "seed",
                      (json_int_t)hp->seed, "lr", hp->lr, "momentum", hp->momentum, "weight_decay", hp->weight_decay,
                      "pos_weight", hp->pos_weight, "val_frac", hp->val_frac, "po_radius_km", hp->po_radius_km,
-                     "po_weight", hp->po_weight);
+                     "po_weight", hp->po_weight, "po_ratio", hp->po_ratio);
 }
 
 /* ==== trainer state ====================================================== */
@@ -749,20 +753,28 @@ int gpn_sdm_train(const struct gpn_train_opts *o, struct gpn_train_result *res, 
         goto done;
     }
     if ((rc = gpn_train_split(d, hp->val_frac, (uint64_t)hp->seed, is_val, err))) goto done;
+    /* training list: PA samples first, then PO samples (when used) */
     int64_t n_train = 0, n_val = 0, n_po_train = 0;
-    for (int64_t i = 0; i < d->n; i++) {
-        int po = d->meta[i].kind == GPN_SAMPLE_PO;
-        if (is_val[i]) {
-            if (!po) val[n_val++] = i;
-            is_val[i] = 0; /* reused below as "training sample" */
-            continue;
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t i = 0; i < d->n; i++) {
+            int po = d->meta[i].kind == GPN_SAMPLE_PO;
+            if (po != pass) continue;
+            if (is_val[i]) {
+                if (!po) val[n_val++] = i;
+                is_val[i] = 0; /* reused below as "training sample" */
+                continue;
+            }
+            if (po && hp->po_background <= 0) continue;
+            train[n_train++] = i;
+            is_val[i] = 1;
+            n_po_train += po;
         }
-        if (po && hp->po_background <= 0) continue;
-        train[n_train++] = i;
-        is_val[i] = 1;
-        n_po_train += po;
-    }
-    if (n_train < 2) {
+    const int64_t n_pa_train = n_train - n_po_train;
+    int64_t po_per_epoch = n_po_train;
+    if (hp->po_ratio > 0 && (double)n_po_train > ceil(hp->po_ratio * (double)n_pa_train))
+        po_per_epoch = (int64_t)ceil(hp->po_ratio * (double)n_pa_train);
+    const int64_t n_epoch = n_pa_train + po_per_epoch; /* samples per epoch */
+    if (n_epoch < 2) {
         rc = gpn_err_set(err, GPN_EINVAL, "train-sdm: only %lld training samples", (long long)n_train);
         goto done;
     }
@@ -777,8 +789,11 @@ int gpn_sdm_train(const struct gpn_train_opts *o, struct gpn_train_result *res, 
         if ((rc = set_norm_stats(m, d, train, n_train, err))) goto done;
         run_log(&run, "%lld training samples (%lld PA, %lld PO with %d background absences within %g km), %lld "
                       "validation surveys (%.0f%% of PA, by spatial block)",
-                (long long)n_train, (long long)(n_train - n_po_train), (long long)n_po_train, hp->po_background,
+                (long long)n_train, (long long)n_pa_train, (long long)n_po_train, hp->po_background,
                 hp->po_radius_km, (long long)n_val, hp->val_frac * 100);
+        if (po_per_epoch < n_po_train)
+            run_log(&run, "each epoch uses all %lld PA and %lld PO samples drawn afresh (po_ratio %g)",
+                    (long long)n_pa_train, (long long)po_per_epoch, hp->po_ratio);
     }
 
     /* ---- buffers ---- */
@@ -800,7 +815,7 @@ int gpn_sdm_train(const struct gpn_train_opts *o, struct gpn_train_result *res, 
     if (pos_weight)
         for (int c = 0; c < C; c++) pos_weight[c] = (float)hp->pos_weight;
 
-    int64_t steps_per_epoch = n_train / Bmax + (n_train % Bmax >= 2 ? 1 : 0);
+    int64_t steps_per_epoch = n_epoch / Bmax + (n_epoch % Bmax >= 2 ? 1 : 0);
     int64_t total_steps = steps_per_epoch * hp->epochs;
     size_t n_params;
     float *params = gpn_sdm_params(m, &n_params), *grads = gpn_sdm_grads(m, NULL);
@@ -813,9 +828,20 @@ int gpn_sdm_train(const struct gpn_train_opts *o, struct gpn_train_result *res, 
         st.stopped_early = 0;
         int epoch = st.epoch; /* 0-based index of this epoch */
         double t0 = gpn_now();
+        /* this epoch's samples: every PA sample and po_per_epoch PO samples
+         * (a fresh uniform draw when capped), then shuffled */
         memcpy(perm, train, (size_t)n_train * sizeof *perm);
         struct gpn__rng rng = {st.rng};
-        for (int64_t i = n_train - 1; i > 0; i--) {
+        if (po_per_epoch < n_po_train) {
+            int64_t *po = perm + n_pa_train;
+            for (int64_t i = 0; i < po_per_epoch; i++) {
+                int64_t j = i + (int64_t)gpn__rng_below(&rng, (uint64_t)(n_po_train - i));
+                int64_t t = po[i];
+                po[i] = po[j];
+                po[j] = t;
+            }
+        }
+        for (int64_t i = n_epoch - 1; i > 0; i--) {
             int64_t j = (int64_t)gpn__rng_below(&rng, (uint64_t)i + 1);
             int64_t t = perm[i];
             perm[i] = perm[j];
@@ -825,12 +851,12 @@ int gpn_sdm_train(const struct gpn_train_opts *o, struct gpn_train_result *res, 
         struct gpn_progress prog;
         char label[32];
         snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, hp->epochs);
-        gpn_progress_init(&prog, label, steps_per_epoch * Bmax < n_train ? steps_per_epoch * Bmax : n_train,
+        gpn_progress_init(&prog, label, steps_per_epoch * Bmax < n_epoch ? steps_per_epoch * Bmax : n_epoch,
                           "samples");
         if (!o->progress) prog.enabled = 0;
         double loss_sum = 0, w_sum = 0, lr = hp->lr;
         int64_t seen = 0;
-        gpn__batch_fill(&bt[0], &smp, perm, (int)(n_train < Bmax ? n_train : Bmax), epoch, 1);
+        gpn__batch_fill(&bt[0], &smp, perm, (int)(n_epoch < Bmax ? n_epoch : Bmax), epoch, 1);
         for (int64_t k = 0; k < steps_per_epoch; k++) {
             struct gpn__batch *cur = &bt[k & 1];
             pthread_t th;
@@ -839,7 +865,7 @@ int gpn_sdm_train(const struct gpn_train_opts *o, struct gpn_train_result *res, 
             if (k + 1 < steps_per_epoch) {
                 int64_t off = (k + 1) * Bmax;
                 job = (struct fill_job){&bt[(k + 1) & 1], &smp, perm + off,
-                                        (int)(n_train - off < Bmax ? n_train - off : Bmax), epoch};
+                                        (int)(n_epoch - off < Bmax ? n_epoch - off : Bmax), epoch};
                 if (pthread_create(&th, NULL, fill_thread, &job) == 0) started = 1;
                 else fill_thread(&job);
             }

@@ -271,8 +271,8 @@ int gpn__syn_write_layer(const struct syn_world *w, const char *path, int dtype,
     o.has_nodata = has_nodata;
     o.nodata = nodata;
     o.categorical = categorical;
-    o.compress = "DEFLATE";
-    o.blocksize = 256;
+    o.compress = "ZSTD";
+    o.blocksize = 512;
     o.band_desc = desc;
     return gpn_cog_write(path, &o, data, err);
 }
@@ -340,7 +340,7 @@ static int write_layers(struct syn_world *w, const char *out, struct gpn_err *er
     o.gt[3] = w->y1;
     o.gt[5] = -1000.0;
     o.epsg = 3035;
-    o.compress = "DEFLATE";
+    o.compress = "ZSTD";
     o.blocksize = 128;
     o.band_desc = desc;
     rc = join(p, sizeof p, out, "inputs/climate.tif", err);

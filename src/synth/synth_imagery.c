@@ -391,8 +391,11 @@ static int write_cog(const char *path, int W, int H, int bands, const double gt[
     o.dtype = GPN_DT_U8;
     memcpy(o.gt, gt, sizeof o.gt);
     o.epsg = 3035;
-    o.compress = "DEFLATE";
-    o.blocksize = bands > 16 ? 128 : 512;
+    /* ZSTD: as small as DEFLATE here, faster both ways. Block 512: smaller
+     * blocks make GDAL's overview pass over 504 pixel-interleaved bands
+     * several times slower (measured: 128 costs 4x the CPU of 512). */
+    o.compress = "ZSTD";
+    o.blocksize = 512;
     o.band_desc = desc;
     return gpn_cog_write(path, &o, data, err);
 }

@@ -23,7 +23,10 @@
  * from the rule set applied to the plot's own dominant tree / helophyte.
  *
  * Every item (survey, visit, plot) is generated from its own key, in
- * parallel, and written in index order: the files do not depend on threads.
+ * parallel; then the kept items are numbered along a Z-order curve of their
+ * cells (surveyId 1.. for PA, then the extra plots, 100000000.. for PO
+ * visits), so that a reader following the ids touches each block of the
+ * mosaics once. The files do not depend on threads.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -322,6 +325,61 @@ static int draw_visit(const struct syn_world *w, struct item *it, int64_t v, dou
     return 0;
 }
 
+/* ==== spatial order ========================================================== */
+
+static uint64_t spread16(uint32_t v)
+{
+    uint64_t x = v & 0xFFFFu;
+    x = (x | (x << 8)) & 0x00FF00FFull;
+    x = (x | (x << 4)) & 0x0F0F0F0Full;
+    x = (x | (x << 2)) & 0x33333333ull;
+    x = (x | (x << 1)) & 0x55555555ull;
+    return x;
+}
+
+struct order_key {
+    uint64_t key;
+    int64_t idx;
+};
+
+static int cmp_order(const void *a, const void *b)
+{
+    const struct order_key *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Reorders the kept items along a Z-order curve of their cells and numbers
+ * them id0, id0 + 1, ... in that order (dropped items go last, unnumbered).
+ * Readers that follow the ids then walk the raster mosaics block by block
+ * instead of at random. Returns -1 when out of memory. */
+static int spatial_order(const struct syn_world *w, struct item *items, int64_t n, int64_t id0)
+{
+    if (n <= 0) return 0;
+    struct order_key *k = malloc((size_t)n * sizeof *k);
+    struct item *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!k || !tmp) {
+        free(k);
+        free(tmp);
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t row = (uint32_t)(items[i].cell / (size_t)w->W), col = (uint32_t)(items[i].cell % (size_t)w->W);
+        k[i].key = items[i].ok ? (spread16(row) << 1 | spread16(col)) : UINT64_MAX;
+        k[i].idx = i;
+    }
+    qsort(k, (size_t)n, sizeof *k, cmp_order);
+    for (int64_t i = 0; i < n; i++) tmp[i] = items[k[i].idx];
+    int64_t id = id0;
+    for (int64_t i = 0; i < n; i++) {
+        items[i] = tmp[i];
+        if (items[i].ok) items[i].id = id++;
+    }
+    free(k);
+    free(tmp);
+    return 0;
+}
+
 /* ==== output =============================================================== */
 
 static int to_lonlat(struct item *items, int64_t n, struct gpn_err *err)
@@ -521,7 +579,11 @@ int gpn__syn_observations(struct syn_world *w, const char *out_dir, struct gpn_s
         for (int j = k; j < PO_BATCH; j++) item_free(&po[npo + j]);
         npo += k;
     }
-    /* Coordinates, statistics, files. */
+    /* Ids in spatial order, coordinates, statistics, files. */
+    if (spatial_order(w, pa, npa, 1) || spatial_order(w, pl, npl, npa + 1) || spatial_order(w, po, npo, PO_ID0)) {
+        rc = gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (ordering)");
+        goto done;
+    }
     if ((rc = to_lonlat(pa, npa, err)) || (rc = to_lonlat(pl, npl, err)) || (rc = to_lonlat(po, npo, err))) goto done;
     double rich = 0;
     int64_t nsv = 0;
