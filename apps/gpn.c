@@ -70,10 +70,15 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    /* "gpn help CMD" is "gpn CMD --help": rebuild argv in a function-scope array. */
+    char *help_argv[4];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         if (argc > 2) {
-            char *sub[] = {argv[2], "--help", NULL};
-            argv = sub - 1;
+            help_argv[0] = argv[0];
+            help_argv[1] = argv[2];
+            help_argv[2] = "--help";
+            help_argv[3] = NULL;
+            argv = help_argv;
             argc = 3;
             cmd = argv[1];
         } else {
