@@ -25,6 +25,16 @@ int gpn_err_set(struct gpn_err *err, int code, const char *fmt, ...)
     return code;
 }
 
+/* Copies src at dst + at (at < n), truncating, and returns the new length. */
+static size_t str_put(char *dst, const char *src, size_t at, size_t n)
+{
+    size_t len = strlen(src);
+    if (at + len >= n) len = n - 1 - at;
+    memcpy(dst + at, src, len);
+    dst[at + len] = '\0';
+    return at + len;
+}
+
 int gpn_err_prefix(struct gpn_err *err, const char *fmt, ...)
 {
     if (!err) return GPN_EINTERNAL;
@@ -34,7 +44,10 @@ int gpn_err_prefix(struct gpn_err *err, const char *fmt, ...)
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+    /* "head: old", truncated to the buffer (truncation is intended). */
+    size_t n = str_put(err->msg, head, 0, sizeof err->msg);
+    n = str_put(err->msg, ": ", n, sizeof err->msg);
+    str_put(err->msg, old, n, sizeof err->msg);
     return err->code;
 }
 
