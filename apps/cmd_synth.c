@@ -49,6 +49,8 @@ static const char USAGE[] =
     "                       1000 plots, Sentinel-2 at 20 m, Landsat at 90 m\n"
     "  --no-truth-species   skip the per-species truth rasters\n"
     "  --no-quicklook       skip quicklook.png\n"
+    "  --tiled-imagery      Sentinel-2 and Landsat as one COG per meta-tile + VRT mosaic\n"
+    "                       (automatic when a Landsat stack would exceed 2 GB)\n"
     "Inputs (defaults are found under $GPN_DATA, ./data or <exe>/../data):\n"
     "  --species-table CSV  reference species (default species/species_reference.csv)\n"
     "  --land FILE          Natural Earth land TopoJSON (boundaries/land-50m.json)\n"
@@ -63,7 +65,7 @@ static const char USAGE[] =
 enum {
     OPT_OUT = 1000, OPT_TILES, OPT_ORIGIN, OPT_BBOX, OPT_BBOX_CRS, OPT_SPECIES, OPT_SURVEYS, OPT_PO, OPT_PLOTS,
     OPT_SEED, OPT_S2RES, OPT_LSRES, OPT_QUICK, OPT_NO_TRUTH, OPT_NO_QL, OPT_TABLE, OPT_LAND, OPT_COUNTRIES,
-    OPT_FORCE, OPT_THREADS,
+    OPT_FORCE, OPT_THREADS, OPT_TILED,
 };
 
 static int bbox_to_3035(const char *crs, double b[4], struct gpn_err *err)
@@ -102,6 +104,7 @@ int gpn_cmd_synth(int argc, char **argv)
         {"countries", required_argument, 0, OPT_COUNTRIES},
         {"force", no_argument, 0, OPT_FORCE},
         {"threads", required_argument, 0, OPT_THREADS},
+        {"tiled-imagery", no_argument, 0, OPT_TILED},
         APP_COMMON_LONGOPTS,
         {0, 0, 0, 0},
     };
@@ -168,6 +171,7 @@ int gpn_cmd_synth(int argc, char **argv)
         case OPT_LAND: o.land_json = optarg; break;
         case OPT_COUNTRIES: o.countries_json = optarg; break;
         case OPT_FORCE: o.force = 1; break;
+        case OPT_TILED: o.tiled_imagery = 1; break;
         case OPT_THREADS:
             if (gpn_parse_i64(optarg, 1, 1024, &v, "--threads", &err)) return app_usage_error(CMD, "%s", err.msg);
             omp_set_num_threads((int)v);

@@ -337,6 +337,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_sdm: %s\n", err.msg);
             return 1;
         }
+        gpn__sdm_set_winograd(m, wino);
         struct train_ctx t = {m, opt, &b, tb, cfg.n_species};
         double sec = time_it(train_step, &t, seconds);
         if (sec < 0) return 1;

@@ -13,6 +13,9 @@
 # defaults every large activation is a fresh mmap and its page faults are
 # expensive on this VM, which would flatter the C side; the faster of the two
 # is the baseline.
+# OpenMP waiting: OMP_WAIT_POLICY=passive for both sides (WAIT_POLICY=...
+# to change): on a machine shared with other jobs, threads spinning at
+# barriers while their partner is descheduled cost both sides 2-4x.
 # OpenBLAS kernels: OPENBLAS_CORETYPE is respected if CORETYPE=env; by
 # default (CORETYPE=auto) it is unset for both sides so OpenBLAS picks this
 # CPU's kernels (PyTorch's Linear uses the same libblas). The table says which.
@@ -25,26 +28,34 @@ ROUNDS=${ROUNDS:-2}
 SECS=${SECONDS_PER_CASE:-3}
 THREADS=${THREADS:-2}
 CORETYPE=${CORETYPE:-auto}
+WAIT_POLICY=${WAIT_POLICY:-passive}
+TORCH_ALLOCS=${TORCH_ALLOCS:-"default tuned"}
 PY=/usr/bin/python3
 BIN="$BUILD/bench/bench_sdm"
 [ -x "$BIN" ] || { echo "run_sdm_bench.sh: $BIN missing (make build)" >&2; exit 1; }
 cd "$(dirname "$0")/.." || exit 1
-export OMP_NUM_THREADS=$THREADS
+export OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=$WAIT_POLICY
 if [ "$CORETYPE" = auto ]; then unset OPENBLAS_CORETYPE; fi
 core="${OPENBLAS_CORETYPE:-auto-detected}"
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 
 echo "# Deep-SDM benchmark: $(date -u +%FT%TZ) host $(hostname) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# threads=$THREADS rounds=$ROUNDS seconds/case=$SECS OpenBLAS core=$core commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
+echo "# threads=$THREADS rounds=$ROUNDS seconds/case=$SECS OMP_WAIT_POLICY=$WAIT_POLICY OpenBLAS core=$core torch allocators: $TORCH_ALLOCS"
+echo "# commit=$(git rev-parse --short HEAD 2>/dev/null || echo none) (plus uncommitted changes: $(git status --short 2>/dev/null | wc -l) files)"
 for cfg in $CONFIGS; do
   for r in $(seq "$ROUNDS"); do
     "$BIN" --config "$cfg" --seconds "$SECS" --cases sgemm,train,infer,shared >>"$out" 2>/dev/null \
       || { echo "run_sdm_bench.sh: bench_sdm failed for $cfg" >&2; exit 1; }
-    "$PY" tools/bench_sdm_torch.py --config "$cfg" --seconds "$SECS" --threads "$THREADS" \
-      | sed 's/^bench=sdm_torch /bench=sdm_torch alloc=default /' >>"$out"
-    MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1000000000000 MALLOC_TOP_PAD_=1000000000 \
-      "$PY" tools/bench_sdm_torch.py --config "$cfg" --seconds "$SECS" --threads "$THREADS" \
-      | sed 's/^bench=sdm_torch /bench=sdm_torch alloc=tuned /' >>"$out"
+    for alloc in $TORCH_ALLOCS; do
+      if [ "$alloc" = tuned ]; then
+        MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1000000000000 MALLOC_TOP_PAD_=1000000000 \
+          "$PY" tools/bench_sdm_torch.py --config "$cfg" --seconds "$SECS" --threads "$THREADS" \
+          | sed 's/^bench=sdm_torch /bench=sdm_torch alloc=tuned /' >>"$out"
+      else
+        "$PY" tools/bench_sdm_torch.py --config "$cfg" --seconds "$SECS" --threads "$THREADS" \
+          | sed 's/^bench=sdm_torch /bench=sdm_torch alloc=default /' >>"$out"
+      fi
+    done
   done
 done
 echo "# raw lines:"; sed 's/^/#   /' "$out"

@@ -32,7 +32,8 @@
 /* ==== convolution 3x3, stride 1, padding 1 =============================== */
 
 /* Floats of scratch ONE thread of gpn_conv3x3_* needs to process nb samples
- * per GEMM: C*9*H*W*nb (im2col) + OC*C*9 + OC (private weight gradient).
+ * per GEMM: C*9*H*W*nb (im2col) + 4 * (OC*C*9 + OC) (its share of the
+ * backward pass's weight-gradient group buffers).
  * The kernels split scratch_n evenly between omp_get_max_threads() threads
  * (one thread inside a parallel region); each part must hold at least
  * gpn_conv3x3_scratch(C, H, W, OC, 1). More lets a thread batch samples into

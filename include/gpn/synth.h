@@ -16,8 +16,8 @@
  * of threads or their scheduling.
  *
  * Output folder (o->out_dir; docs/synthetic.md has the details):
- *   inputs/sentinel2.vrt + inputs/sentinel2/<tile>.tif   4 x uint8 (R,G,B,NIR)
- *   inputs/landsat.vrt   + inputs/landsat/<tile>.tif     504 x uint8 (6 x 4 x 21)
+ *   inputs/sentinel2.tif 4 x uint8 (R,G,B,NIR)            (large regions:
+ *   inputs/landsat.tif   504 x uint8 (6 x 4 x 21)          <name>.vrt + <name>/<tile>.tif)
  *   inputs/climate.tif   912 x float32 at 1 km (4 x 19 x 12)
  *   inputs/elevation.tif, inputs/landcover.tif, inputs/roads.tif   50 m
  *   truth/richness.tif, truth/habitat_l3.tif (+ habitat_l3.csv),
@@ -73,6 +73,9 @@ struct gpn_synth_opts {
     int write_truth_species;    /* 1 (default): one truth raster per species */
     int write_quicklook;        /* 1 (default): quicklook.png */
     int force;                  /* 1: replace an earlier region in out_dir */
+    int tiled_imagery;          /* 1: Sentinel-2 and Landsat as per-meta-tile COGs + VRT mosaics even when
+                                   single files would fit (they are used anyway when a Landsat stack would
+                                   exceed 2 GB) */
     int progress;               /* 1: progress bars on stderr */
 };
 

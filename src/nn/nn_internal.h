@@ -23,9 +23,9 @@ void gpn__sgemm(int transA, int transB, int M, int N, int K, float alpha, const 
 int gpn__blas_threads_single(void);
 void gpn__blas_threads_restore(int prev);
 
-/* Inference convolutions: 1 (default) uses Winograd F(2x2, 3x3) on the
- * layers that qualify, 0 im2col everywhere (for benchmarks and tests that
- * compare the two). */
+/* Convolutions: 1 (default) uses Winograd F(2x2, 3x3) on the layers that
+ * qualify (inference forward; training forward and input gradient), 0
+ * im2col everywhere (for benchmarks and tests that compare the two). */
 struct gpn_sdm;
 void gpn__sdm_set_winograd(struct gpn_sdm *m, int on);
 

@@ -15,20 +15,20 @@
  * im2col row r = c*9 + ky*3 + kx holds in[c, b, y+ky-1, x+kx-1] (0 outside).
  *
  * Threading: the batch is cut into chunks of nb samples and the chunks are
- * handed to the OpenMP threads (dynamically in the forward pass; round-robin
- * in the backward pass, so that the weight-gradient sums run in a fixed
- * order and training is reproducible); each thread runs im2col, a
+ * handed to the OpenMP threads dynamically; each thread runs im2col, a
  * single-threaded GEMM and the epilogue (bias, ReLU) on its chunk while the
- * chunk is still in cache. The backward pass accumulates the weight gradient
- * of its chunks in a thread-private buffer and the buffers are summed at the
- * end. One parallel region per call, no OpenBLAS thread pool next to the
+ * chunk is still in cache. The backward pass deals the chunks into fixed
+ * groups with one weight-gradient buffer each, and sums the buffers in group
+ * order at the end, so the result is the same whichever thread ran which
+ * group (reproducible training). One parallel region per call, no OpenBLAS thread pool next to the
  * OpenMP team (see nn_internal.h), and a thread that loses its core on a
  * busy machine only delays the chunks it holds. Called from inside a
  * parallel region, the kernel runs serially on the calling thread.
  *
- * Scratch: the caller's scratch is split evenly between the threads; each
- * part holds the private weight gradient (backward) and one im2col chunk.
- * gpn_conv3x3_scratch() gives the floats one thread needs for nb samples.
+ * Scratch: gpn_conv3x3_scratch() gives the floats one thread needs for nb
+ * samples: an im2col chunk plus its share (GROUPS_PER_THREAD buffers) of the
+ * backward pass's group gradients. The forward pass uses all of it for
+ * im2col.
  */
 #include "gpn/nn.h"
 
@@ -38,9 +38,13 @@
 
 #include "nn_internal.h"
 
+/* Weight-gradient groups per thread in the backward pass (see there). */
+#define GROUPS_PER_THREAD 4
+
 size_t gpn_conv3x3_scratch(int C, int H, int W, int OC, int nb)
 {
-    return (size_t)C * 9 * (size_t)H * (size_t)W * (size_t)(nb < 1 ? 1 : nb) + (size_t)OC * C * 9 + (size_t)OC;
+    return (size_t)C * 9 * (size_t)H * (size_t)W * (size_t)(nb < 1 ? 1 : nb) +
+           (size_t)GROUPS_PER_THREAD * ((size_t)OC * C * 9 + (size_t)OC);
 }
 
 /* Threads to use: the team size, but no more than the scratch can serve
@@ -171,43 +175,54 @@ void gpn_conv3x3_backward(float *din, float *dweight, float *dbias, const float 
                           size_t scratch_n)
 {
     const int K = C * 9, T = team_size(scratch_n, gpn_conv3x3_scratch(C, H, W, OC, 1));
-    const size_t HW = (size_t)H * W, ld = (size_t)N * HW, per = scratch_n / (size_t)T;
-    const size_t wsz = (size_t)OC * K, head = wsz + (size_t)OC;
-    const int nb = chunk_samples(N, T, (size_t)K * HW, per - head);
+    const size_t HW = (size_t)H * W, ld = (size_t)N * HW;
+    const size_t wsz = (size_t)OC * K, head = wsz + (size_t)OC, col1 = (size_t)K * HW;
+    /* Scratch: G group gradient buffers, then one im2col buffer per thread. */
+    const int G = GROUPS_PER_THREAD * T;
+    const size_t per = (scratch_n - (size_t)G * head) / (size_t)T;
+    int nb = chunk_samples(N, G / 2 > 0 ? G / 2 : 1, col1, per);
     const int chunks = (N + nb - 1) / nb;
-    const int team = chunks > 1 ? T : 1;
+    const int groups = chunks < G ? chunks : G;
+    float *gbuf = scratch, *cols = scratch + (size_t)G * head;
     int prev = gpn__blas_threads_single();
-#pragma omp parallel num_threads(team)
+    /* Chunks are dealt into `groups` fixed runs, each with its own gradient
+     * buffer, processed in order by whichever thread takes the group
+     * (dynamic: a thread that loses its core only delays its current group)
+     * and summed in group order at the end: the result does not depend on
+     * which thread ran what, so training is reproducible. */
+#pragma omp parallel num_threads(T) if (T > 1 && groups > 1)
     {
-        const int t = omp_get_thread_num();
-        float *dw = scratch + (size_t)t * per, *db = dw + wsz, *col = dw + head;
-        memset(dw, 0, head * sizeof(float));
-        /* static: which chunks a thread sums is fixed, so the gradient is
-         * bit-for-bit reproducible for a given thread count */
-#pragma omp for schedule(static, 1)
-        for (int ch = 0; ch < chunks; ch++) {
-            const int b0 = ch * nb, n = N - b0 < nb ? N - b0 : nb;
-            const int ncol = (int)((size_t)n * HW);
-            const float *g = dout + (size_t)b0 * HW;
-            if (dbias)
-                for (int oc = 0; oc < OC; oc++) {
-                    const float *row = g + (size_t)oc * ld;
-                    float sum = 0;
-                    for (int i = 0; i < ncol; i++) sum += row[i];
-                    db[oc] += sum;
-                }
-            im2col(col, in, N, C, H, W, b0, n);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, ncol, 1.0f, g, (int)ld, col, ncol, 1.0f, dw, K);
-            if (!din) continue;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ncol, OC, 1.0f, weight, K, g, (int)ld, 0.0f, col,
-                        ncol);
-            col2im(din, col, N, C, H, W, b0, n);
+        float *col = cols + (size_t)omp_get_thread_num() * per;
+#pragma omp for schedule(dynamic, 1)
+        for (int gi = 0; gi < groups; gi++) {
+            float *dw = gbuf + (size_t)gi * head, *db = dw + wsz;
+            memset(dw, 0, head * sizeof(float));
+            const int c0 = (int)((int64_t)chunks * gi / groups), c1 = (int)((int64_t)chunks * (gi + 1) / groups);
+            for (int ch = c0; ch < c1; ch++) {
+                const int b0 = ch * nb, n = N - b0 < nb ? N - b0 : nb;
+                const int ncol = (int)((size_t)n * HW);
+                const float *g = dout + (size_t)b0 * HW;
+                if (dbias)
+                    for (int oc = 0; oc < OC; oc++) {
+                        const float *row = g + (size_t)oc * ld;
+                        float sum = 0;
+                        for (int i = 0; i < ncol; i++) sum += row[i];
+                        db[oc] += sum;
+                    }
+                im2col(col, in, N, C, H, W, b0, n);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, ncol, 1.0f, g, (int)ld, col, ncol, 1.0f, dw,
+                            K);
+                if (!din) continue;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ncol, OC, 1.0f, weight, K, g, (int)ld, 0.0f,
+                            col, ncol);
+                col2im(din, col, N, C, H, W, b0, n);
+            }
         }
-        /* sum the private gradients (implicit barrier above) */
-#pragma omp for schedule(static)
+        /* sum the group gradients in group order (implicit barrier above) */
+#pragma omp for schedule(dynamic, 4096)
         for (size_t i = 0; i < head; i++) {
             float sum = 0;
-            for (int u = 0; u < omp_get_num_threads(); u++) sum += scratch[(size_t)u * per + i];
+            for (int gi = 0; gi < groups; gi++) sum += gbuf[(size_t)gi * head + i];
             if (i < wsz) dweight[i] += sum;
             else if (dbias) dbias[i - wsz] += sum;
         }

@@ -16,22 +16,41 @@
 #include "gpn/nn.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
-/* Block sums with 16 independent float lanes (the compiler vectorises this;
- * a single running float sum would be latency-bound and is not reassociated
- * without -ffast-math). Blocks of <= 1024 values keep float error small; the
- * caller adds the block results in double. */
-#define LANES 16
+/* Row reductions on GCC/Clang vector types (16 float lanes; the compiler
+ * maps them to AVX-512, or two AVX2 registers): plain scalar reductions are
+ * latency-bound and the compiler will not reassociate them without
+ * -ffast-math. Each block of <= 1024 values is summed in float lanes and the
+ * block totals in double, which keeps the error small for long rows. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+#define VL 16
+
+static inline v16f vload(const float *p)
+{
+    v16f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float vsum(v16f v)
+{
+    float t = 0;
+    for (int j = 0; j < VL; j++) t += v[j];
+    return t;
+}
+
+/* sum x */
 static double row_sum(const float *x, int64_t n)
 {
     double s = 0;
     for (int64_t i0 = 0; i0 < n; i0 += 1024) {
         int64_t i1 = i0 + 1024 < n ? i0 + 1024 : n, i = i0;
-        float p[LANES] = {0};
-        for (; i + LANES <= i1; i += LANES)
-            for (int j = 0; j < LANES; j++) p[j] += x[i + j];
-        float t = 0;
-        for (int j = 0; j < LANES; j++) t += p[j];
+        v16f p = {0};
+        for (; i + VL <= i1; i += VL) p += vload(x + i);
+        float t = vsum(p);
         for (; i < i1; i++) t += x[i];
         s += t;
     }
@@ -44,14 +63,12 @@ static double row_sqdev(const float *x, int64_t n, float mu)
     double s = 0;
     for (int64_t i0 = 0; i0 < n; i0 += 1024) {
         int64_t i1 = i0 + 1024 < n ? i0 + 1024 : n, i = i0;
-        float p[LANES] = {0};
-        for (; i + LANES <= i1; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                float d = x[i + j] - mu;
-                p[j] += d * d;
-            }
-        float t = 0;
-        for (int j = 0; j < LANES; j++) t += p[j];
+        v16f p = {0};
+        for (; i + VL <= i1; i += VL) {
+            v16f d = vload(x + i) - mu;
+            p += d * d;
+        }
+        float t = vsum(p);
         for (; i < i1; i++) t += (x[i] - mu) * (x[i] - mu);
         s += t;
     }
@@ -62,24 +79,24 @@ static double row_sqdev(const float *x, int64_t n, float mu)
 static void row_dsums(const float *dy, const float *x, const float *ro, int64_t n, float mu, double *sg, double *sgx)
 {
     double a = 0, b = 0;
+    const v16f zero = {0};
     for (int64_t i0 = 0; i0 < n; i0 += 1024) {
         int64_t i1 = i0 + 1024 < n ? i0 + 1024 : n, i = i0;
-        float p[LANES] = {0}, q[LANES] = {0};
+        v16f p = {0}, q = {0};
         if (ro)
-            for (; i + LANES <= i1; i += LANES)
-                for (int j = 0; j < LANES; j++) {
-                    float g = ro[i + j] > 0 ? dy[i + j] : 0.0f;
-                    p[j] += g;
-                    q[j] += g * (x[i + j] - mu);
-                }
+            for (; i + VL <= i1; i += VL) {
+                v16i keep = vload(ro + i) > zero; /* lanes: -1 (ReLU passed) or 0 */
+                v16f g = (v16f)((v16i)vload(dy + i) & keep);
+                p += g;
+                q += g * (vload(x + i) - mu);
+            }
         else
-            for (; i + LANES <= i1; i += LANES)
-                for (int j = 0; j < LANES; j++) {
-                    p[j] += dy[i + j];
-                    q[j] += dy[i + j] * (x[i + j] - mu);
-                }
-        float tp = 0, tq = 0;
-        for (int j = 0; j < LANES; j++) tp += p[j], tq += q[j];
+            for (; i + VL <= i1; i += VL) {
+                v16f g = vload(dy + i);
+                p += g;
+                q += g * (vload(x + i) - mu);
+            }
+        float tp = vsum(p), tq = vsum(q);
         for (; i < i1; i++) {
             float g = (!ro || ro[i] > 0) ? dy[i] : 0.0f;
             tp += g;

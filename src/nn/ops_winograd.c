@@ -31,24 +31,30 @@
 
 #include "nn_internal.h"
 
-/* Tile-block budget: V + M of one block, in floats (16 MiB per thread). A
- * block is a run of whole tile rows, so the transforms run along image rows
- * with unit stride (vectorised) and the 16 GEMMs get hundreds of columns. */
+/* Tile blocks: runs of whole tile rows (the transforms then run along image
+ * rows with unit stride and vectorise) of about WINO_TILES tiles: enough
+ * columns for efficient GEMMs, while V and M of a block stay in L2 at small
+ * channel counts. WINO_BLOCK_FLOATS caps V + M at large channel counts. */
+#define WINO_TILES 256
 #define WINO_BLOCK_FLOATS ((size_t)4 * 1024 * 1024)
 
 /* Tile rows per block for rows of tw tiles, out of total_rows. */
 static int block_rows(int C, int OC, int tw, int64_t total_rows)
 {
-    int64_t r = (int64_t)(WINO_BLOCK_FLOATS / (16 * (size_t)(C + OC) * (size_t)tw));
+    int64_t r = (WINO_TILES + tw - 1) / tw;
+    int64_t cap = (int64_t)(WINO_BLOCK_FLOATS / (16 * (size_t)(C + OC) * (size_t)tw));
+    if (r > cap) r = cap;
     if (r < 1) r = 1;
     if (r > total_rows) r = total_rows;
     return (int)r;
 }
 
-/* Per-thread scratch: V and M of one block plus four row buffers. */
+/* Per-thread scratch: V and M of one block plus the transforms' row buffers. */
 static size_t thread_floats(int C, int OC, int W, int rows, int tw)
 {
-    return (size_t)16 * (size_t)(C + OC) * (size_t)rows * (size_t)tw + 8 * ((size_t)W + 4);
+    size_t nt = (size_t)rows * (size_t)tw, rb = 4 * (2 * (size_t)tw + 2) + (size_t)W;
+    if (8 * nt > rb) rb = 8 * nt;
+    return (size_t)16 * (size_t)(C + OC) * nt + rb + 16;
 }
 
 size_t gpn_conv3x3_wino_scratch(int C, int OC, int N, int H, int W)
@@ -77,28 +83,26 @@ void gpn_conv3x3_wino_weights(float *U, const float *weight, int OC, int C)
         }
 }
 
-/* V (16, C, nt) for the tile rows r0..r0+nr-1 (tile row r = sample r / th,
- * tile row r % th), nt = nr * tw tiles. For one channel and tile row, the
- * four input rows y0..y0+3 are combined first (B^T d, along whole rows),
- * then split into even and odd columns of the zero-padded row, from which
- * each tile's four (.) B values are unit-stride vector operations:
- * with p the padded row (p[j] = row[j - 1]), ev[t] = p[2t], od[t] = p[2t+1],
- * tile t covers p[2t .. 2t+3] = ev[t], od[t], ev[t+1], od[t+1]. */
-/* p (2*tw + 2): the zero-padded combined row, p[j] = sa*a[j-1] + sb*b[j-1]
- * (a or b NULL: that input row is outside the image). */
-static void padded_row(float *restrict p, const float *restrict a, float sa, const float *restrict b, float sb, int W,
-                       int tw)
+/* The four zero-padded combined rows of B^T d, p_k (2*tw + 2 each, at
+ * p + k * pitch): p_k[j] = combo_k(rows)[j - 1] with combo 0: r0 - r2,
+ * 1: r1 + r2, 2: r2 - r1, 3: r1 - r3 (a NULL row is outside the image). */
+static void padded_rows(float *restrict p, size_t pitch, const float *r0, const float *r1, const float *r2,
+                        const float *r3, int W, int tw, const float *restrict zero)
 {
-    p[0] = 0.0f;
-    if (a && b)
-        for (int j = 0; j < W; j++) p[j + 1] = sa * a[j] + sb * b[j];
-    else if (a)
-        for (int j = 0; j < W; j++) p[j + 1] = sa * a[j];
-    else if (b)
-        for (int j = 0; j < W; j++) p[j + 1] = sb * b[j];
-    else
-        for (int j = 0; j < W; j++) p[j + 1] = 0.0f;
-    for (int j = W + 1; j < 2 * tw + 2; j++) p[j] = 0.0f;
+    const float *restrict a0 = r0 ? r0 : zero, *restrict a1 = r1 ? r1 : zero, *restrict a2 = r2 ? r2 : zero,
+                         *restrict a3 = r3 ? r3 : zero;
+    float *restrict p0 = p, *restrict p1 = p + pitch, *restrict p2 = p + 2 * pitch, *restrict p3 = p + 3 * pitch;
+    for (int j = 0; j < W; j++) {
+        p0[j + 1] = a0[j] - a2[j];
+        p1[j + 1] = a1[j] + a2[j];
+        p2[j + 1] = a2[j] - a1[j];
+        p3[j + 1] = a1[j] - a3[j];
+    }
+    for (int k = 0; k < 4; k++) {
+        float *pk = p + (size_t)k * pitch;
+        pk[0] = 0.0f;
+        for (int j = W + 1; j < 2 * tw + 2; j++) pk[j] = 0.0f;
+    }
 }
 
 /* tile t covers p[2t .. 2t+3]: (.) B along the row */
@@ -122,7 +126,9 @@ static void row_B(float *restrict v0, float *restrict v1, float *restrict v2, fl
 static void input_transform(float *V, const float *in, int N, int C, int H, int W, int th, int tw, int64_t r0, int nr,
                             float *rowbuf)
 {
-    const size_t HW = (size_t)H * W, nt = (size_t)nr * tw, ldv = (size_t)C * nt;
+    const size_t HW = (size_t)H * W, nt = (size_t)nr * tw, ldv = (size_t)C * nt, pitch = (size_t)2 * tw + 2;
+    float *zero = rowbuf + 4 * pitch; /* W zeros: the rows outside the image */
+    for (int j = 0; j < W; j++) zero[j] = 0.0f;
     for (int c = 0; c < C; c++)
         for (int rr = 0; rr < nr; rr++) {
             int64_t r = r0 + rr;
@@ -130,23 +136,14 @@ static void input_transform(float *V, const float *in, int N, int C, int H, int 
             const float *x = in + ((size_t)c * N + b) * HW;
             const float *row[4];
             for (int i = 0; i < 4; i++) row[i] = (y0 + i >= 0 && y0 + i < H) ? x + (size_t)(y0 + i) * W : NULL;
+            padded_rows(rowbuf, pitch, row[0], row[1], row[2], row[3], W, tw, zero);
             float *v = V + (size_t)c * nt + (size_t)rr * tw;
-            /* B^T rows: 0: r0 - r2, 1: r1 + r2, 2: r2 - r1, 3: r1 - r3 */
-            padded_row(rowbuf, row[0], 1.0f, row[2], -1.0f, W, tw);
-            row_B(v, v + ldv, v + 2 * ldv, v + 3 * ldv, rowbuf, tw);
-            padded_row(rowbuf, row[1], 1.0f, row[2], 1.0f, W, tw);
-            row_B(v + 4 * ldv, v + 5 * ldv, v + 6 * ldv, v + 7 * ldv, rowbuf, tw);
-            padded_row(rowbuf, row[2], 1.0f, row[1], -1.0f, W, tw);
-            row_B(v + 8 * ldv, v + 9 * ldv, v + 10 * ldv, v + 11 * ldv, rowbuf, tw);
-            padded_row(rowbuf, row[1], 1.0f, row[3], -1.0f, W, tw);
-            row_B(v + 12 * ldv, v + 13 * ldv, v + 14 * ldv, v + 15 * ldv, rowbuf, tw);
+            for (int k = 0; k < 4; k++)
+                row_B(v + (size_t)(4 * k) * ldv, v + (size_t)(4 * k + 1) * ldv, v + (size_t)(4 * k + 2) * ldv,
+                      v + (size_t)(4 * k + 3) * ldv, rowbuf + (size_t)k * pitch, tw);
         }
 }
 
-/* out rows of tile rows r0.. from M (16, OC, nt), + bias, ReLU. For one
- * output channel and tile row: q = A^T m along the tiles (unit stride), then
- * the two output columns of every tile go to even/odd buffers and are
- * interleaved into the image row. */
 /* q0 = m0 + m1 + m2, q1 = m1 - m2 - m3 (A^T along the tile's rows) */
 static void col_AT(float *restrict q0, float *restrict q1, const float *restrict m0, const float *restrict m1,
                    const float *restrict m2, const float *restrict m3, int tw)
@@ -180,27 +177,28 @@ static void row_A(float *restrict y, const float *restrict a0, const float *rest
 }
 
 /* out rows of tile rows r0.. from M (16, OC, nt), + bias, ReLU. For one
- * output channel and tile row: q = A^T m along the tiles (unit stride), then
- * (. A) gives the two output columns of every tile, interleaved into the
- * image row. */
+ * output channel: q = A^T m along all tiles of the block (unit stride, one
+ * long loop), then per tile row (. A) gives the two output columns of every
+ * tile, interleaved into the image row. */
 static void output_transform(float *out, const float *M, const float *bias, int relu, int N, int OC, int H, int W,
                              int th, int tw, int64_t r0, int nr, float *rowbuf)
 {
     const size_t HW = (size_t)H * W, nt = (size_t)nr * tw, ldm = (size_t)OC * nt;
-    float *q = rowbuf; /* 8 rows of tw: q[i][k] at (4 * i + k) * tw */
+    float *q = rowbuf; /* 8 rows of nt: q[i][k] at (4 * i + k) * nt, all tiles of the block */
     for (int o = 0; o < OC; o++) {
         const float bo = bias ? bias[o] : 0.0f;
+        const float *m = M + (size_t)o * nt;
+        for (int k = 0; k < 4; k++)
+            col_AT(q + (size_t)k * nt, q + (size_t)(4 + k) * nt, m + (size_t)k * ldm, m + (size_t)(4 + k) * ldm,
+                   m + (size_t)(8 + k) * ldm, m + (size_t)(12 + k) * ldm, (int)nt);
         for (int rr = 0; rr < nr; rr++) {
             int64_t r = r0 + rr;
             int b = (int)(r / th), ty = (int)(r % th);
-            const float *m = M + (size_t)o * nt + (size_t)rr * tw;
-            for (int k = 0; k < 4; k++)
-                col_AT(q + (size_t)k * tw, q + (size_t)(4 + k) * tw, m + (size_t)k * ldm, m + (size_t)(4 + k) * ldm,
-                       m + (size_t)(8 + k) * ldm, m + (size_t)(12 + k) * ldm, tw);
             float *y = out + ((size_t)o * N + b) * HW;
+            const float *qr = q + (size_t)rr * tw;
             for (int i = 0; i < 2 && 2 * ty + i < H; i++)
-                row_A(y + (size_t)(2 * ty + i) * W, q + (size_t)(4 * i) * tw, q + (size_t)(4 * i + 1) * tw,
-                      q + (size_t)(4 * i + 2) * tw, q + (size_t)(4 * i + 3) * tw, bo, relu, W);
+                row_A(y + (size_t)(2 * ty + i) * W, qr + (size_t)(4 * i) * nt, qr + (size_t)(4 * i + 1) * nt,
+                      qr + (size_t)(4 * i + 2) * nt, qr + (size_t)(4 * i + 3) * nt, bo, relu, W);
         }
     }
 }

@@ -19,7 +19,7 @@ void gpn_sgd_step(float *params, float *momentum_buf, const float *grads, size_t
                   float dampening, float weight_decay, int nesterov, int64_t t)
 {
     const int first = t <= 1;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         if (weight_decay != 0) g += weight_decay * params[i];
@@ -38,7 +38,7 @@ void gpn_adamw_step(float *params, float *m, float *v, const float *grads, size_
     const float bc1 = (float)(1.0 - pow(beta1, (double)t));
     const float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, (double)t));
     const float step = lr / bc1, decay = 1.0f - lr * weight_decay;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         float mi = beta1 * m[i] + (1.0f - beta1) * g;

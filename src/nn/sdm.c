@@ -18,8 +18,12 @@
  *           scratch
  *   eval    per-thread buffers of the inference path (below)
  *
- * Training step (one thread team): each kernel runs on the whole batch;
- * OpenBLAS threads the GEMMs, OpenMP the elementwise passes.
+ * Training step: each kernel runs on the whole batch with the OpenMP team
+ * (OpenBLAS single-threaded inside, see nn_internal.h). Layers that qualify
+ * for Winograd (>= 16 channels in and out, maps >= 4x4) compute the forward
+ * convolution and the input gradient (a convolution of dY with the flipped,
+ * transposed weights) by Winograd F(2x2, 3x3); the weight gradient stays
+ * im2col.
  *
  * Inference (eval mode): BN is folded into the conv weights, ReLU is fused
  * into the conv's bias pass, and the batch is split across OpenMP threads,
@@ -58,6 +62,7 @@ struct layer {
     size_t fu;                      /* folded offset: Winograd weights (16, OC, C) */
     int wino;                       /* eval convolution by Winograd F(2x2, 3x3) */
     float *Y, *A, *P, *mean, *rstd; /* training activations (NULL in inference models) */
+    float *Ut, *Ub;                 /* training Winograd weights: forward (16, OC, C), input-gradient (16, C, OC) */
 };
 
 struct encoder {
@@ -98,7 +103,8 @@ struct gpn_sdm {
     float *emb_own;                 /* inference models: the (B, E) block */
     float *headtmp;                 /* (S) gpn_sdm_head broadcast row */
     float *gbuf[2];                 /* gradient ping-pong */
-    float *scratch;                 /* im2col (training) */
+    float *scratch;                 /* im2col / Winograd (training) */
+    float *wflip;                   /* (C, OC, 3, 3) flipped weights of the Winograd input gradient */
     size_t n_scratch;
     float *norm_mean[N_MOD], *norm_std[N_MOD]; /* into stats; sentinel unused */
     int32_t *species;
@@ -203,8 +209,10 @@ static void plan(struct gpn_sdm *m)
             fc += (size_t)ly->OC * ch * 9;
             ly->fb = fc;
             fc += (size_t)ly->OC;
-            /* Winograd where the GEMMs are wide enough to pay for the transforms */
-            ly->wino = ch >= 16 && ly->OC >= 16 && h >= 4 && w >= 4;
+            /* Winograd where it pays for its transforms: >= 16 channels in and
+             * out and maps of >= 16x16 cells (measured: on Landsat's 4x21 and
+             * climate's 19x12 and smaller maps im2col is faster) */
+            ly->wino = ch >= 16 && ly->OC >= 16 && h >= 8 && w >= 8 && h * w >= 256;
             ly->fu = fc;
             if (ly->wino) fc += (size_t)16 * ly->OC * ch;
             ch = ly->OC;
@@ -272,7 +280,7 @@ static void plan_eval(struct gpn_sdm *m)
 static size_t plan_acts(struct gpn_sdm *m, float *base)
 {
     const int B = m->max_batch;
-    size_t cur = 0, maxact = 0, maxcol = 0;
+    size_t cur = 0, maxact = 0, maxcol = 0, maxflip = 0;
 #define TAKE(ptr, n)                                  \
     do {                                              \
         if (base) (ptr) = base + cur;                 \
@@ -297,8 +305,19 @@ static size_t plan_acts(struct gpn_sdm *m, float *base)
             if (nb > (size_t)B) nb = (size_t)B;
             size_t need = gpn_conv3x3_scratch(ly->C, ly->H, ly->W, ly->OC, (int)nb) * (size_t)m->n_threads;
             if (need > maxcol) maxcol = need;
+            if (ly->wino) {
+                TAKE(ly->Ut, (size_t)16 * ly->OC * ly->C);
+                TAKE(ly->Ub, (size_t)16 * ly->OC * ly->C);
+                size_t wf = gpn_conv3x3_wino_scratch(ly->C, ly->OC, B, ly->H, ly->W) * (size_t)m->n_threads;
+                size_t wb = gpn_conv3x3_wino_scratch(ly->OC, ly->C, B, ly->H, ly->W) * (size_t)m->n_threads;
+                if (wf > maxcol) maxcol = wf;
+                if (wb > maxcol) maxcol = wb;
+                size_t flip = (size_t)9 * ly->OC * ly->C;
+                if (flip > maxflip) maxflip = flip;
+            }
         }
     }
+    TAKE(m->wflip, maxflip);
     TAKE(m->emb, (size_t)B * m->E);
     TAKE(m->demb, (size_t)B * m->E);
     TAKE(m->gbuf[0], maxact);
@@ -738,8 +757,14 @@ static void encoder_train_forward(struct gpn_sdm *m, int md, const void *input, 
     for (int l = 0; l < e->L; l++) {
         struct layer *ly = &e->l[l];
         int64_t M = (int64_t)B * ly->H * ly->W;
-        gpn_conv3x3_forward(ly->Y, cur, m->params + ly->w, NULL, B, ly->C, ly->H, ly->W, ly->OC, 0, m->scratch,
-                            m->n_scratch);
+        if (ly->wino && m->use_wino) {
+            gpn_conv3x3_wino_weights(ly->Ut, m->params + ly->w, ly->OC, ly->C);
+            gpn_conv3x3_wino_forward(ly->Y, cur, ly->Ut, NULL, B, ly->C, ly->H, ly->W, ly->OC, 0, m->scratch,
+                                     m->n_scratch);
+        } else {
+            gpn_conv3x3_forward(ly->Y, cur, m->params + ly->w, NULL, B, ly->C, ly->H, ly->W, ly->OC, 0, m->scratch,
+                                m->n_scratch);
+        }
         gpn_batchnorm_forward_train(ly->A, ly->mean, ly->rstd, ly->Y, m->params + ly->g, m->params + ly->b,
                                     m->stats + ly->rm, m->stats + ly->rv, ly->OC, M, c->bn_eps, c->bn_momentum, 1);
         if (ly->pool) {
@@ -790,8 +815,22 @@ static void encoder_train_backward(struct gpn_sdm *m, int md, int B)
         gpn_batchnorm_backward(g, m->grads + ly->g, m->grads + ly->b, g, ly->Y, ly->mean, ly->rstd,
                                m->params + ly->g, ly->A, ly->OC, M);
         const float *in = l == 0 ? e->X : (e->l[l - 1].pool ? e->l[l - 1].P : e->l[l - 1].A);
-        gpn_conv3x3_backward(l == 0 ? NULL : h, m->grads + ly->w, NULL, g, in, m->params + ly->w, B, ly->C, ly->H,
-                             ly->W, ly->OC, m->scratch, m->n_scratch);
+        if (ly->wino && m->use_wino && l > 0) {
+            /* weight gradient by im2col; input gradient = conv(dY, W') with
+             * W'[c][o][ky][kx] = W[o][c][2-ky][2-kx], by Winograd */
+            gpn_conv3x3_backward(NULL, m->grads + ly->w, NULL, g, in, m->params + ly->w, B, ly->C, ly->H, ly->W, ly->OC,
+                                 m->scratch, m->n_scratch);
+            const float *w = m->params + ly->w;
+            for (int o = 0; o < ly->OC; o++)
+                for (int c = 0; c < ly->C; c++)
+                    for (int k = 0; k < 9; k++)
+                        m->wflip[((size_t)c * ly->OC + o) * 9 + (size_t)(8 - k)] = w[((size_t)o * ly->C + c) * 9 + (size_t)k];
+            gpn_conv3x3_wino_weights(ly->Ub, m->wflip, ly->C, ly->OC);
+            gpn_conv3x3_wino_forward(h, g, ly->Ub, NULL, B, ly->OC, ly->H, ly->W, ly->C, 0, m->scratch, m->n_scratch);
+        } else {
+            gpn_conv3x3_backward(l == 0 ? NULL : h, m->grads + ly->w, NULL, g, in, m->params + ly->w, B, ly->C, ly->H,
+                                 ly->W, ly->OC, m->scratch, m->n_scratch);
+        }
         float *t = g;
         g = h;
         h = t;

@@ -94,11 +94,13 @@ static void hparams_defaults(const char *config_name, struct gpn_train_hparams *
     hp->po_weight = 1.0;
     hp->po_ratio = 0;
     if (config_name && !strcmp(config_name, "demo")) {
-        /* tuned on the default synthetic region: docs/sdm.md */
-        hp->epochs = 12;
+        /* tuned on the default synthetic region (docs/sdm.md): every PA
+         * survey and as many PO samples per epoch, ten epochs */
+        hp->epochs = 10;
         hp->batch = 64;
         hp->lr = 2e-3;
         hp->patience = 4;
+        hp->po_ratio = 1.0;
     }
 }
 
@@ -795,6 +797,8 @@ int gpn_sdm_train(const struct gpn_train_opts *o, struct gpn_train_result *res, 
             run_log(&run, "each epoch uses all %lld PA and %lld PO samples drawn afresh (po_ratio %g)",
                     (long long)n_pa_train, (long long)po_per_epoch, hp->po_ratio);
     }
+
+    if ((rc = run_write_file(&run, "train.log", run.log.data ? run.log.data : "", run.log.len, err))) goto done;
 
     /* ---- buffers ---- */
     const int Bmax = hp->batch;

@@ -272,7 +272,7 @@ int gpn__syn_write_layer(const struct syn_world *w, const char *path, int dtype,
     o.nodata = nodata;
     o.categorical = categorical;
     o.compress = "ZSTD";
-    o.blocksize = 512;
+    o.blocksize = syn_blocksize(w->W, w->H);
     o.band_desc = desc;
     return gpn_cog_write(path, &o, data, err);
 }
@@ -283,70 +283,114 @@ static int join(char *buf, size_t n, const char *dir, const char *rel, struct gp
     return 0;
 }
 
-static int write_layers(struct syn_world *w, const char *out, struct gpn_err *err)
+/* The final writes run as one pool of independent tasks on all threads,
+ * biggest first, so that while one thread compresses the Landsat stack
+ * the others write Sentinel-2, the layers and the truth rasters. */
+enum {
+    TK_LANDSAT, TK_SENTINEL, TK_ELEV, TK_LC, TK_ROADS, TK_RICH, TK_HAB, TK_CLIM, TK_TRUTH0,
+};
+
+struct write_pool {
+    struct syn_world *w;
+    const char *out;
+    const struct syn_imagery *im;
+    const struct syn_image *s2, *ls; /* NULL in tiled mode (already written) */
+    const uint8_t *truth;            /* (ns, N) or NULL when written during the truth phase */
+    const float *rich;               /* (N) richness with -1 at sea */
+    const char *const *cdesc;        /* (912) climate band names */
+};
+
+static int write_task(const struct write_pool *wp, int k, struct gpn_err *err)
 {
-    char p[1200];
-    int rc;
     static const char *const d_elev[1] = {"elevation (m)"};
     static const char *const d_lc[1] = {"land cover (1 forest, 2 grassland, 3 scrub, 4 cropland, 5 wetland, "
                                         "6 urban, 7 water, 8 rock, 9 sea)"};
     static const char *const d_road[1] = {"roads (1 local, 2 major)"};
     static const char *const d_rich[1] = {"expected species richness (sum of presence probabilities)"};
     static const char *const d_hab[1] = {"EUNIS L3 habitat (value = row of truth/habitat_l3.csv)"};
-    if ((rc = join(p, sizeof p, out, "inputs/elevation.tif", err)) ||
-        (rc = gpn__syn_write_layer(w, p, GPN_DT_F32, 1, w->elev, 0, 0, 0, d_elev, err)))
-        return rc;
-    if ((rc = join(p, sizeof p, out, "inputs/landcover.tif", err)) ||
-        (rc = gpn__syn_write_layer(w, p, GPN_DT_U8, 1, w->lc, 1, 1, 0, d_lc, err)))
-        return rc;
-    if ((rc = join(p, sizeof p, out, "inputs/roads.tif", err)) ||
-        (rc = gpn__syn_write_layer(w, p, GPN_DT_U8, 1, w->road, 1, 0, 0, d_road, err)))
-        return rc;
-    float *rich = malloc(w->N * sizeof *rich);
-    if (!rich) return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory");
-    for (size_t i = 0; i < w->N; i++) rich[i] = w->land[i] ? w->richness[i] : -1.f;
-    rc = join(p, sizeof p, out, "truth/richness.tif", err);
-    if (!rc) rc = gpn__syn_write_layer(w, p, GPN_DT_F32, 1, rich, 0, 1, -1.0, d_rich, err);
-    free(rich);
-    if (rc) return rc;
-    if ((rc = join(p, sizeof p, out, "truth/habitat_l3.tif", err)) ||
-        (rc = gpn__syn_write_layer(w, p, GPN_DT_U8, 1, w->hab, 1, 1, 0, d_hab, err)))
-        return rc;
-    /* Climate cube at 1 km. */
-    int nb = SYN_CL_VARS * SYN_CL_YEARS * 12;
-    static const char *const VN[4] = {"tmean", "tmin", "tmax", "precip"};
-    char *db = malloc((size_t)nb * 24);
-    const char **desc = malloc((size_t)nb * sizeof *desc);
-    if (!db || !desc) {
-        free(db);
-        free(desc);
-        return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory");
+    const struct syn_world *w = wp->w;
+    char p[1200];
+    int rc;
+    switch (k) {
+    case TK_LANDSAT:
+        if (!wp->ls) return 0;
+        if ((rc = join(p, sizeof p, wp->out, "inputs/landsat.tif", err))) return rc;
+        return gpn__syn_image_write(wp->im, p, wp->ls, err);
+    case TK_SENTINEL:
+        if (!wp->s2) return 0;
+        if ((rc = join(p, sizeof p, wp->out, "inputs/sentinel2.tif", err))) return rc;
+        return gpn__syn_image_write(wp->im, p, wp->s2, err);
+    case TK_ELEV:
+        if ((rc = join(p, sizeof p, wp->out, "inputs/elevation.tif", err))) return rc;
+        return gpn__syn_write_layer(w, p, GPN_DT_F32, 1, w->elev, 0, 0, 0, d_elev, err);
+    case TK_LC:
+        if ((rc = join(p, sizeof p, wp->out, "inputs/landcover.tif", err))) return rc;
+        return gpn__syn_write_layer(w, p, GPN_DT_U8, 1, w->lc, 1, 1, 0, d_lc, err);
+    case TK_ROADS:
+        if ((rc = join(p, sizeof p, wp->out, "inputs/roads.tif", err))) return rc;
+        return gpn__syn_write_layer(w, p, GPN_DT_U8, 1, w->road, 1, 0, 0, d_road, err);
+    case TK_RICH:
+        if ((rc = join(p, sizeof p, wp->out, "truth/richness.tif", err))) return rc;
+        return gpn__syn_write_layer(w, p, GPN_DT_F32, 1, wp->rich, 0, 1, -1.0, d_rich, err);
+    case TK_HAB:
+        if ((rc = join(p, sizeof p, wp->out, "truth/habitat_l3.tif", err))) return rc;
+        return gpn__syn_write_layer(w, p, GPN_DT_U8, 1, w->hab, 1, 1, 0, d_hab, err);
+    case TK_CLIM: {
+        struct gpn_cog_opts o;
+        memset(&o, 0, sizeof o);
+        o.width = w->cW;
+        o.height = w->cH;
+        o.bands = SYN_CL_VARS * SYN_CL_YEARS * 12;
+        o.dtype = GPN_DT_F32;
+        o.gt[0] = w->x0;
+        o.gt[1] = 1000.0;
+        o.gt[3] = w->y1;
+        o.gt[5] = -1000.0;
+        o.epsg = 3035;
+        o.compress = "ZSTD";
+        o.blocksize = syn_blocksize(w->cW, w->cH);
+        o.band_desc = wp->cdesc;
+        if ((rc = join(p, sizeof p, wp->out, "inputs/climate.tif", err))) return rc;
+        return gpn_cog_write(p, &o, w->clim, err);
     }
-    for (int v = 0; v < 4; v++)
-        for (int y = 0; y < SYN_CL_YEARS; y++)
-            for (int m = 0; m < 12; m++) {
-                int k = (v * SYN_CL_YEARS + y) * 12 + m;
-                snprintf(db + (size_t)k * 24, 24, "%s_%d_%02d", VN[v], SYN_YEAR0 + y, m + 1);
-                desc[k] = db + (size_t)k * 24;
+    default: {
+        int s = k - TK_TRUTH0;
+        if (!wp->truth || s < 0 || s >= w->ns) return 0;
+        if ((rc = join(p, sizeof p, wp->out, "truth/species", err))) return rc;
+        return gpn__syn_truth_write(w, p, s, wp->truth + (size_t)s * w->N, err);
+    }
+    }
+}
+
+static int write_pool_run(const struct write_pool *wp, struct gpn_err *err)
+{
+    int n = TK_TRUTH0 + (wp->truth ? wp->w->ns : 0);
+    int rc = 0;
+    struct gpn_progress prog;
+    gpn_progress_init(&prog, "write", n, "files");
+    if (!wp->w->o->progress) prog.enabled = 0;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int k = 0; k < n; k++) {
+        int skip;
+#pragma omp atomic read
+        skip = rc;
+        if (skip) continue;
+        struct gpn_err e = {0};
+        double t0 = gpn_now();
+        int r2 = write_task(wp, k, &e);
+        if (k < TK_TRUTH0) gpn_log_debug("synth: write task %d: %.2f s", k, gpn_now() - t0);
+        if (r2) {
+#pragma omp critical(syn_write_err)
+            {
+                if (!rc) {
+                    rc = r2;
+                    *err = e;
+                }
             }
-    struct gpn_cog_opts o;
-    memset(&o, 0, sizeof o);
-    o.width = w->cW;
-    o.height = w->cH;
-    o.bands = nb;
-    o.dtype = GPN_DT_F32;
-    o.gt[0] = w->x0;
-    o.gt[1] = 1000.0;
-    o.gt[3] = w->y1;
-    o.gt[5] = -1000.0;
-    o.epsg = 3035;
-    o.compress = "ZSTD";
-    o.blocksize = 128;
-    o.band_desc = desc;
-    rc = join(p, sizeof p, out, "inputs/climate.tif", err);
-    if (!rc) rc = gpn_cog_write(p, &o, w->clim, err);
-    free(db);
-    free(desc);
+        }
+        gpn_progress_add(&prog, 1);
+    }
+    gpn_progress_finish(&prog);
     return rc;
 }
 
@@ -442,8 +486,9 @@ static int write_region_json(const struct syn_world *w, const char *out, const s
     }
     json_object_set_new(j, "landcover_classes", lc);
     json_object_set_new(j, "landcover_fraction", lcf);
-    static const char *const F[][2] = {
-        {"sentinel2", "inputs/sentinel2.vrt"}, {"landsat", "inputs/landsat.vrt"}, {"climate", "inputs/climate.tif"},
+    const char *const F[][2] = {
+        {"sentinel2", w->tiled_imagery ? "inputs/sentinel2.vrt" : "inputs/sentinel2.tif"},
+        {"landsat", w->tiled_imagery ? "inputs/landsat.vrt" : "inputs/landsat.tif"}, {"climate", "inputs/climate.tif"},
         {"elevation", "inputs/elevation.tif"}, {"landcover", "inputs/landcover.tif"}, {"roads", "inputs/roads.tif"},
         {"richness", "truth/richness.tif"}, {"habitat_l3", "truth/habitat_l3.tif"},
         {"habitat_l3_table", "truth/habitat_l3.csv"}, {"species_truth", "truth/species/{speciesId}.tif"},
@@ -490,7 +535,7 @@ static int prepare_out(const char *out, int force, struct gpn_err *err)
             if ((rc = gpn_rm_rf(p, err))) return rc;
         }
     }
-    static const char *const DIRS[] = {"inputs/sentinel2", "inputs/landsat", "truth/species", "geoplant", "plots", NULL};
+    static const char *const DIRS[] = {"inputs", "truth/species", "geoplant", "plots", NULL};
     for (const char *const *d = DIRS; *d; d++) {
         if ((rc = join(p, sizeof p, out, *d, err))) return rc;
         if ((rc = gpn_mkdir_p(p, err))) return rc;
@@ -511,6 +556,12 @@ int gpn_synth_run(const struct gpn_synth_opts *o, struct gpn_synth_result *res_o
         return gpn_err_set(err, GPN_ERANGE, "synth: --landsat-res must be in [5, 1000] m");
     struct syn_world w;
     memset(&w, 0, sizeof w);
+    struct syn_imagery *im = NULL;
+    struct syn_image s2 = {0}, ls = {0};
+    uint8_t *truth = NULL;
+    float *rich = NULL;
+    char *cdb = NULL;
+    const char **cdesc = NULL;
     w.o = o;
     w.seed = o->seed;
     struct gpn_synth_result res;
@@ -539,12 +590,15 @@ int gpn_synth_run(const struct gpn_synth_opts *o, struct gpn_synth_result *res_o
     res.t_terrain = gpn_now() - t;
     gpn_log_info("synth: terrain, towns (%zu), roads (%zu segments), land cover, climate: %.1f s", w.ntowns, w.nsegs,
                  res.t_terrain);
-    /* Species and truth. */
+    /* Species and truth (kept in memory when they fit, for the write pool). */
     t = gpn_now();
     char dir[1200];
     if ((rc = join(dir, sizeof dir, o->out_dir, "truth/species", err))) goto done;
     if ((rc = gpn__syn_species_niches(&w, err))) goto done;
-    if ((rc = gpn__syn_species_truth(&w, o->write_truth_species ? dir : NULL, err))) goto done;
+    int keep_truth = o->write_truth_species && (double)w.ns * (double)w.N <= 1e9;
+    if ((rc = gpn__syn_species_truth(&w, o->write_truth_species && !keep_truth ? dir : NULL,
+                                     keep_truth ? &truth : NULL, err)))
+        goto done;
     gpn__syn_habitat_map(&w);
     gpn__syn_surface_map(&w);
     res.t_species = gpn_now() - t;
@@ -553,13 +607,21 @@ int gpn_synth_run(const struct gpn_synth_opts *o, struct gpn_synth_result *res_o
     t = gpn_now();
     if ((rc = gpn__syn_observations(&w, o->out_dir, &res, err))) goto done;
     res.t_obs = gpn_now() - t;
-    /* Imagery. */
+    /* Imagery: whole-region images, or per-tile files for large regions. */
     t = gpn_now();
-    if ((rc = gpn__syn_imagery(&w, o->out_dir, err))) goto done;
+    double ls_bytes = ceil((w.x1 - w.x0) / o->landsat_res + 1) * ceil((w.y1 - w.y0) / o->landsat_res + 1) *
+                      SYN_LS_BANDS * 4 * SYN_LS_YEARS;
+    double s2_bytes = 4.0 * ((w.x1 - w.x0) / o->s2_res) * ((w.y1 - w.y0) / o->s2_res);
+    w.tiled_imagery = o->tiled_imagery || ls_bytes > 2e9 || s2_bytes > 1e9;
+    if ((rc = gpn__syn_imagery_begin(&w, &im, err))) goto done;
+    if (w.tiled_imagery) {
+        if ((rc = gpn__syn_imagery_tiled(&w, im, o->out_dir, err))) goto done;
+    } else {
+        if ((rc = gpn__syn_sentinel_make(im, w.x0, w.y0, w.x1, w.y1, &s2, err))) goto done;
+        if ((rc = gpn__syn_landsat_make(im, w.x0, w.y0, w.x1, w.y1, &ls, err))) goto done;
+    }
     res.t_imagery = gpn_now() - t;
-    gpn_log_info("synth: Sentinel-2 (%d m) and Landsat (%d m) mosaics: %.1f s", o->s2_res, o->landsat_res,
-                 res.t_imagery);
-    /* Layers, tables, quicklook, region.json. */
+    /* Every raster file, in one pool. */
     t = gpn_now();
     size_t nland = 0, lcn[GPN_SYNTH_LC_COUNT] = {0};
     for (size_t i = 0; i < w.N; i++) {
@@ -576,7 +638,29 @@ int gpn_synth_run(const struct gpn_synth_opts *o, struct gpn_synth_result *res_o
     res.n_species = w.ns;
     res.land_fraction = (double)nland / (double)w.N;
     for (int k = 0; k < GPN_SYNTH_LC_COUNT; k++) res.lc_fraction[k] = (double)lcn[k] / (double)w.N;
-    if ((rc = write_layers(&w, o->out_dir, err))) goto done;
+    rich = malloc(w.N * sizeof *rich);
+    cdb = malloc((size_t)SYN_CL_VARS * SYN_CL_YEARS * 12 * 24);
+    cdesc = malloc((size_t)SYN_CL_VARS * SYN_CL_YEARS * 12 * sizeof *cdesc);
+    if (!rich || !cdb || !cdesc) {
+        rc = gpn_err_set(err, GPN_ENOMEM, "synth: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < w.N; i++) rich[i] = w.land[i] ? w.richness[i] : -1.f;
+    static const char *const VN[4] = {"tmean", "tmin", "tmax", "precip"};
+    for (int v = 0; v < SYN_CL_VARS; v++)
+        for (int y = 0; y < SYN_CL_YEARS; y++)
+            for (int m = 0; m < 12; m++) {
+                int k = (v * SYN_CL_YEARS + y) * 12 + m;
+                snprintf(cdb + (size_t)k * 24, 24, "%s_%d_%02d", VN[v], SYN_YEAR0 + y, m + 1);
+                cdesc[k] = cdb + (size_t)k * 24;
+            }
+    struct write_pool wp = {&w, o->out_dir, im, w.tiled_imagery ? NULL : &s2, w.tiled_imagery ? NULL : &ls,
+                            truth, rich, (const char *const *)cdesc};
+    if ((rc = write_pool_run(&wp, err))) goto done;
+    gpn_log_info("synth: Sentinel-2 (%d m) and Landsat (%d m) %s, layers and truth written: %.1f s (imagery made in "
+                 "%.1f s)",
+                 o->s2_res, o->landsat_res, w.tiled_imagery ? "per meta-tile" : "mosaics", gpn_now() - t,
+                 res.t_imagery);
     if ((rc = write_tables(&w, o->out_dir, err))) goto done;
     if (o->write_quicklook) {
         char p[1200];
@@ -588,6 +672,13 @@ int gpn_synth_run(const struct gpn_synth_opts *o, struct gpn_synth_result *res_o
     res.seconds = gpn_now() - t0;
     if (res_out) *res_out = res;
 done:
+    gpn__syn_image_free(&s2);
+    gpn__syn_image_free(&ls);
+    gpn__syn_imagery_end(im);
+    free(truth);
+    free(rich);
+    free(cdb);
+    free(cdesc);
     world_free(&w);
     return rc;
 }

@@ -395,7 +395,7 @@ static int write_cog(const char *path, int W, int H, int bands, const double gt[
      * blocks make GDAL's overview pass over 504 pixel-interleaved bands
      * several times slower (measured: 128 costs 4x the CPU of 512). */
     o.compress = "ZSTD";
-    o.blocksize = 512;
+    o.blocksize = syn_blocksize(W, H);
     o.band_desc = desc;
     return gpn_cog_write(path, &o, data, err);
 }
@@ -436,16 +436,69 @@ static void draw_roads(const struct syn_world *w, uint8_t *img, int W, int H, do
     }
 }
 
-static int sentinel_tile(const struct imagery_ctx *x, const char *path, double tx0, double ty0, double tx1, double ty1,
-                         struct gpn_err *err)
+/* ==== making and writing images ============================================ */
+
+struct syn_imagery {
+    struct imagery_ctx x;
+    char *descbuf;           /* (504, 24) Landsat band descriptions */
+    const char **desc;       /* (504) */
+};
+
+int gpn__syn_imagery_begin(const struct syn_world *w, struct syn_imagery **out, struct gpn_err *err)
 {
+    static const char *const BN[6] = {"red", "green", "blue", "nir", "swir1", "swir2"};
+    const int NB = SYN_LS_BANDS * 4 * SYN_LS_YEARS;
+    struct syn_imagery *im = calloc(1, sizeof *im);
+    *out = NULL;
+    if (!im) return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (imagery)");
+    int rc = ctx_init(&im->x, w, err);
+    im->descbuf = malloc((size_t)NB * 24);
+    im->desc = malloc((size_t)NB * sizeof *im->desc);
+    if (!rc && (!im->descbuf || !im->desc)) rc = gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (imagery)");
+    if (rc) {
+        gpn__syn_imagery_end(im);
+        return rc;
+    }
+    for (int b = 0; b < SYN_LS_BANDS; b++)
+        for (int q = 0; q < 4; q++)
+            for (int y = 0; y < SYN_LS_YEARS; y++) {
+                int k = (b * 4 + q) * SYN_LS_YEARS + y;
+                snprintf(im->descbuf + (size_t)k * 24, 24, "%s_q%d_%d", BN[b], q + 1, SYN_YEAR0 + y);
+                im->desc[k] = im->descbuf + (size_t)k * 24;
+            }
+    *out = im;
+    return 0;
+}
+
+void gpn__syn_imagery_end(struct syn_imagery *im)
+{
+    if (!im) return;
+    ctx_free(&im->x);
+    free(im->descbuf);
+    free(im->desc);
+    free(im);
+}
+
+void gpn__syn_image_free(struct syn_image *img)
+{
+    free(img->data);
+    img->data = NULL;
+}
+
+int gpn__syn_sentinel_make(const struct syn_imagery *im, double tx0, double ty0, double tx1, double ty1,
+                           struct syn_image *img, struct gpn_err *err)
+{
+    const struct imagery_ctx *x = &im->x;
     const struct syn_world *w = x->w;
     double res = w->o->s2_res;
     int W = (int)lround((tx1 - tx0) / res), H = (int)lround((ty1 - ty0) / res);
     size_t plane = (size_t)W * H;
-    uint8_t *img = malloc(4 * plane);
-    if (!img) return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (Sentinel-2 tile)");
+    memset(img, 0, sizeof *img);
+    img->data = malloc(4 * plane);
+    if (!img->data) return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (Sentinel-2 image of %d x %d)", W, H);
+    uint8_t *d = img->data;
     const float *il = x->illum;
+#pragma omp parallel for schedule(dynamic, 16)
     for (int r = 0; r < H; r++)
         for (int c = 0; c < W; c++) {
             double px = tx0 + (c + 0.5) * res, py = ty1 - (r + 0.5) * res;
@@ -459,98 +512,112 @@ static int sentinel_tile(const struct imagery_ctx *x, const char *path, double t
                 float v = clampf(refl[b], 0.f, 1.f);
                 int n = (int)((h >> (8 * b)) & 3);
                 float dn = 255.f * powf(v, 0.4f) + (n == 0 ? -0.7f : n == 3 ? 0.7f : 0.f);
-                img[(size_t)b * plane + (size_t)r * W + c] = (uint8_t)clampf(lrintf(dn), 0.f, 255.f);
+                d[(size_t)b * plane + (size_t)r * W + c] = (uint8_t)clampf(lrintf(dn), 0.f, 255.f);
             }
         }
-    draw_roads(w, img, W, H, tx0, ty1, res);
+    draw_roads(w, d, W, H, tx0, ty1, res);
+    img->W = W;
+    img->H = H;
+    img->bands = 4;
     double gt[6] = {tx0, res, 0, ty1, 0, -res};
-    static const char *const desc[4] = {"red", "green", "blue", "nir"};
-    int rc = write_cog(path, W, H, 4, gt, img, desc, err);
-    free(img);
-    return rc;
+    memcpy(img->gt, gt, sizeof gt);
+    return 0;
 }
 
-static int landsat_tile(const struct imagery_ctx *x, const char *path, double tx0, double ty0, double tx1, double ty1,
-                        const char *const *desc, struct gpn_err *err)
+int gpn__syn_landsat_make(const struct syn_imagery *im, double tx0, double ty0, double tx1, double ty1,
+                          struct syn_image *img, struct gpn_err *err)
 {
+    const struct imagery_ctx *x = &im->x;
     const struct syn_world *w = x->w;
     double res = w->o->landsat_res;
     int64_t kx0, kx1, ky0, ky1;
     axis_span(tx0, tx1, w->x0, w->x1, res, &kx0, &kx1);
     axis_span(ty0, ty1, w->y0, w->y1, res, &ky0, &ky1);
     int W = (int)(kx1 - kx0), H = (int)(ky1 - ky0);
-    if (W <= 0 || H <= 0) return 0;
-    size_t plane = (size_t)W * H;
     const int NB = SYN_LS_BANDS * 4 * SYN_LS_YEARS;
-    uint8_t *img = malloc((size_t)NB * plane);
-    uint8_t *rowbuf = malloc((size_t)NB * W);
-    if (!img || !rowbuf) {
-        free(img);
-        free(rowbuf);
-        return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (Landsat tile of %d x %d x %d)", W, H, NB);
-    }
-    for (int r = 0; r < H; r++) {
-        double py = (ky1 - r - 0.5) * res;
-        for (int c = 0; c < W; c++) {
-            double px = (kx0 + c + 0.5) * res;
-            struct px p;
-            px_setup(x, px, py, res, 0, &p);
-            int water = p.sfc == SFC_SEA || p.sfc == SFC_WATER;
-            float il[4];
-            for (int q = 0; q < 4; q++) il[q] = water ? 1.f : layer_bilinear(w, x->illum + (size_t)(q + 1) * w->N, px, py);
-            int cgc = (int)((px - w->x0) / 250.0), cgr = (int)((w->y1 - py) / 250.0);
-            if (cgc < 0) cgc = 0;
-            if (cgr < 0) cgr = 0;
-            if (cgc >= x->cgW) cgc = x->cgW - 1;
-            if (cgr >= x->cgH) cgr = x->cgH - 1;
-            for (int y = 0; y < SYN_LS_YEARS; y++)
-                for (int q = 0; q < 4; q++) {
-                    float refl[6];
-                    px_refl(x, &p, q, y, il[q], refl);
-                    float haze = x->cloud[((size_t)(y * 4 + q) * x->cgH + cgr) * x->cgW + cgc];
-                    for (int b = 0; b < SYN_LS_BANDS; b++) {
-                        float v = refl[b];
-                        if (haze > 0.f) v = v * (1.f - 0.6f * haze) + haze * (b < 3 ? 0.35f : 0.30f);
-                        float dn = 250.f * v;
-                        rowbuf[(size_t)((b * 4 + q) * SYN_LS_YEARS + y) * W + c] = (uint8_t)clampf(lrintf(dn), 0.f, 255.f);
-                    }
-                }
+    memset(img, 0, sizeof *img);
+    if (W <= 0 || H <= 0) return gpn_err_set(err, GPN_EINVAL, "synth: empty Landsat area");
+    size_t plane = (size_t)W * H;
+    img->data = malloc((size_t)NB * plane);
+    if (!img->data)
+        return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (Landsat image of %d x %d x %d)", W, H, NB);
+    uint8_t *d = img->data;
+    int fail = 0;
+#pragma omp parallel
+    {
+        uint8_t *rowbuf = malloc((size_t)NB * W);
+        if (!rowbuf) {
+#pragma omp atomic write
+            fail = 1;
         }
-        for (int k = 0; k < NB; k++) memcpy(img + (size_t)k * plane + (size_t)r * W, rowbuf + (size_t)k * W, (size_t)W);
+#pragma omp for schedule(dynamic, 4)
+        for (int r = 0; r < H; r++) {
+            if (!rowbuf) continue;
+            double py = (ky1 - r - 0.5) * res;
+            for (int c = 0; c < W; c++) {
+                double px = (kx0 + c + 0.5) * res;
+                struct px p;
+                px_setup(x, px, py, res, 0, &p);
+                int water = p.sfc == SFC_SEA || p.sfc == SFC_WATER;
+                float il[4];
+                for (int q = 0; q < 4; q++)
+                    il[q] = water ? 1.f : layer_bilinear(w, x->illum + (size_t)(q + 1) * w->N, px, py);
+                int cgc = (int)((px - w->x0) / 250.0), cgr = (int)((w->y1 - py) / 250.0);
+                if (cgc < 0) cgc = 0;
+                if (cgr < 0) cgr = 0;
+                if (cgc >= x->cgW) cgc = x->cgW - 1;
+                if (cgr >= x->cgH) cgr = x->cgH - 1;
+                for (int y = 0; y < SYN_LS_YEARS; y++)
+                    for (int q = 0; q < 4; q++) {
+                        float refl[6];
+                        px_refl(x, &p, q, y, il[q], refl);
+                        float haze = x->cloud[((size_t)(y * 4 + q) * x->cgH + cgr) * x->cgW + cgc];
+                        for (int b = 0; b < SYN_LS_BANDS; b++) {
+                            float v = refl[b];
+                            if (haze > 0.f) v = v * (1.f - 0.6f * haze) + haze * (b < 3 ? 0.35f : 0.30f);
+                            float dn = 250.f * v;
+                            rowbuf[(size_t)((b * 4 + q) * SYN_LS_YEARS + y) * W + c] =
+                                (uint8_t)clampf(lrintf(dn), 0.f, 255.f);
+                        }
+                    }
+            }
+            for (int k = 0; k < NB; k++) memcpy(d + (size_t)k * plane + (size_t)r * W, rowbuf + (size_t)k * W, (size_t)W);
+        }
+        free(rowbuf);
     }
-    free(rowbuf);
+    if (fail) {
+        gpn__syn_image_free(img);
+        return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (Landsat rows)");
+    }
+    img->W = W;
+    img->H = H;
+    img->bands = NB;
     double gt[6] = {kx0 * res, res, 0, ky1 * res, 0, -res};
-    int rc = write_cog(path, W, H, NB, gt, img, desc, err);
-    free(img);
-    return rc;
+    memcpy(img->gt, gt, sizeof gt);
+    return 0;
 }
 
-int gpn__syn_imagery(struct syn_world *w, const char *out_dir, struct gpn_err *err)
+int gpn__syn_image_write(const struct syn_imagery *im, const char *path, const struct syn_image *img,
+                         struct gpn_err *err)
 {
-    struct imagery_ctx x;
-    int rc = ctx_init(&x, w, err);
-    char **s2p = NULL, **lsp = NULL;
-    char *descbuf = NULL;
-    const char **desc = NULL;
+    static const char *const S2[4] = {"red", "green", "blue", "nir"};
+    const char *const *desc = img->bands == 4 ? S2 : im->desc;
+    return write_cog(path, img->W, img->H, img->bands, img->gt, img->data, desc, err);
+}
+
+int gpn__syn_imagery_tiled(struct syn_world *w, const struct syn_imagery *im, const char *out_dir,
+                           struct gpn_err *err)
+{
     size_t nt = w->ntiles;
-    static const char *const BN[6] = {"red", "green", "blue", "nir", "swir1", "swir2"};
-    const int NB = SYN_LS_BANDS * 4 * SYN_LS_YEARS;
-    if (rc) goto done;
-    s2p = calloc(nt, sizeof *s2p);
-    lsp = calloc(nt, sizeof *lsp);
-    descbuf = malloc((size_t)NB * 24);
-    desc = malloc((size_t)NB * sizeof *desc);
-    if (!s2p || !lsp || !descbuf || !desc) {
+    char **s2p = calloc(nt, sizeof *s2p), **lsp = calloc(nt, sizeof *lsp);
+    int rc = 0;
+    if (!s2p || !lsp) {
         rc = gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (imagery)");
         goto done;
     }
-    for (int b = 0; b < SYN_LS_BANDS; b++)
-        for (int q = 0; q < 4; q++)
-            for (int y = 0; y < SYN_LS_YEARS; y++) {
-                int k = (b * 4 + q) * SYN_LS_YEARS + y;
-                snprintf(descbuf + (size_t)k * 24, 24, "%s_q%d_%d", BN[b], q + 1, SYN_YEAR0 + y);
-                desc[k] = descbuf + (size_t)k * 24;
-            }
+    char dir[1200];
+    if (gpn_path_join(dir, sizeof dir, out_dir, "inputs/sentinel2") || (rc = gpn_mkdir_p(dir, err))) goto paths;
+    if (gpn_path_join(dir, sizeof dir, out_dir, "inputs/landsat") || (rc = gpn_mkdir_p(dir, err))) goto paths;
     for (size_t t = 0; t < nt; t++) {
         char id[GPN_TILE_ID_MAX], rel[128];
         gpn_tile_format(w->tiles[t], id, sizeof id);
@@ -561,15 +628,16 @@ int gpn__syn_imagery(struct syn_world *w, const char *out_dir, struct gpn_err *e
             goto done;
         }
         snprintf(rel, sizeof rel, "inputs/sentinel2/%s.tif", id);
-        if (gpn_path_join(s2p[t], 1200, out_dir, rel)) goto toolong;
+        if (gpn_path_join(s2p[t], 1200, out_dir, rel)) goto paths;
         snprintf(rel, sizeof rel, "inputs/landsat/%s.tif", id);
-        if (gpn_path_join(lsp[t], 1200, out_dir, rel)) goto toolong;
+        if (gpn_path_join(lsp[t], 1200, out_dir, rel)) goto paths;
     }
     struct gpn_progress prog;
     gpn_progress_init(&prog, "imagery", (int64_t)nt, "tiles");
     if (!w->o->progress) prog.enabled = 0;
     int trc = 0;
     struct gpn_err terr = {0};
+    /* One tile per thread (inner loops run serially): both cores compress. */
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t t = 0; t < nt; t++) {
         int skip;
@@ -580,8 +648,17 @@ int gpn__syn_imagery(struct syn_world *w, const char *out_dir, struct gpn_err *e
         gpn_tile_bounds(w->tiles[t], &bx0, &by0, &bx1, &by1);
         double tx0 = fmax(bx0, w->x0), ty0 = fmax(by0, w->y0), tx1 = fmin(bx1, w->x1), ty1 = fmin(by1, w->y1);
         struct gpn_err e = {0};
-        int r2 = sentinel_tile(&x, s2p[t], tx0, ty0, tx1, ty1, &e);
-        if (!r2) r2 = landsat_tile(&x, lsp[t], tx0, ty0, tx1, ty1, desc, &e);
+        struct syn_image img;
+        int r2 = gpn__syn_sentinel_make(im, tx0, ty0, tx1, ty1, &img, &e);
+        if (!r2) {
+            r2 = gpn__syn_image_write(im, s2p[t], &img, &e);
+            gpn__syn_image_free(&img);
+        }
+        if (!r2) r2 = gpn__syn_landsat_make(im, tx0, ty0, tx1, ty1, &img, &e);
+        if (!r2) {
+            r2 = gpn__syn_image_write(im, lsp[t], &img, &e);
+            gpn__syn_image_free(&img);
+        }
         if (r2) {
 #pragma omp critical(syn_imagery_err)
             {
@@ -600,14 +677,14 @@ int gpn__syn_imagery(struct syn_world *w, const char *out_dir, struct gpn_err *e
         goto done;
     }
     char vrt[1200];
-    if (gpn_path_join(vrt, sizeof vrt, out_dir, "inputs/sentinel2.vrt")) goto toolong;
+    if (gpn_path_join(vrt, sizeof vrt, out_dir, "inputs/sentinel2.vrt")) goto paths;
     rc = gpn_vrt_build(vrt, (const char *const *)s2p, (int)nt, err);
     if (rc) goto done;
-    if (gpn_path_join(vrt, sizeof vrt, out_dir, "inputs/landsat.vrt")) goto toolong;
+    if (gpn_path_join(vrt, sizeof vrt, out_dir, "inputs/landsat.vrt")) goto paths;
     rc = gpn_vrt_build(vrt, (const char *const *)lsp, (int)nt, err);
     goto done;
-toolong:
-    rc = gpn_err_set(err, GPN_ETOOBIG, "synth: output path too long under %s", out_dir);
+paths:
+    if (!rc) rc = gpn_err_set(err, GPN_ETOOBIG, "synth: output path too long under %s", out_dir);
 done:
     if (s2p)
         for (size_t t = 0; t < nt; t++) free(s2p[t]);
@@ -615,8 +692,5 @@ done:
         for (size_t t = 0; t < nt; t++) free(lsp[t]);
     free(s2p);
     free(lsp);
-    free(descbuf);
-    free(desc);
-    ctx_free(&x);
     return rc;
 }

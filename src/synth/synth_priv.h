@@ -211,6 +211,7 @@ struct syn_world {
     float tanom[SYN_LS_YEARS * 12];    /* regional temperature anomaly, deg C */
     float panom[SYN_LS_YEARS * 12];    /* regional precipitation log-anomaly */
     int med;                           /* 1: Mediterranean climate */
+    int tiled_imagery;                 /* 1: imagery as per-tile files + VRT */
 
     /* species and truth */
     int ns;
@@ -294,9 +295,13 @@ double gpn__syn_precip_frac(int month, double med);
 /* synth_species.c */
 int gpn__syn_species_load(struct syn_world *w, struct gpn_err *err);
 int gpn__syn_species_niches(struct syn_world *w, struct gpn_err *err);
-/* Computes every species' truth, richness and dominants; writes the truth
- * rasters when dir is not NULL. */
-int gpn__syn_species_truth(struct syn_world *w, const char *dir, struct gpn_err *err);
+/* Computes every species' truth, richness and dominants. With all != NULL
+ * the quantised truth of every species is returned in *all ((ns, N) bytes,
+ * malloc'ed, caller frees) and nothing is written; otherwise the truth
+ * rasters are written batch by batch into dir (when dir is not NULL). */
+int gpn__syn_species_truth(struct syn_world *w, const char *dir, uint8_t **all, struct gpn_err *err);
+/* Writes the truth raster of species index s (q: N bytes) into dir. */
+int gpn__syn_truth_write(const struct syn_world *w, const char *dir, int s, const uint8_t *q, struct gpn_err *err);
 /* Writes species.csv (names, traits, niche parameters, realised counts). */
 int gpn__syn_species_csv(const struct syn_world *w, const char *path, struct gpn_err *err);
 /* Key of the field parcel holding (x, y): the nearest seed of a 300 m
@@ -317,13 +322,45 @@ void gpn__syn_surface_map(struct syn_world *w);
 int gpn__syn_observations(struct syn_world *w, const char *out_dir, struct gpn_synth_result *res,
                           struct gpn_err *err);
 
-/* synth_imagery.c: Sentinel-2 and Landsat per meta-tile, plus VRTs. */
-int gpn__syn_imagery(struct syn_world *w, const char *out_dir, struct gpn_err *err);
+/* synth_imagery.c: Sentinel-2 and Landsat images. */
+struct syn_imagery; /* per-run state: illumination, fires, haze, band names */
+struct syn_image {
+    uint8_t *data;      /* (bands, H, W), owned */
+    int W, H, bands;
+    double gt[6];
+};
+int gpn__syn_imagery_begin(const struct syn_world *w, struct syn_imagery **out, struct gpn_err *err);
+void gpn__syn_imagery_end(struct syn_imagery *im); /* accepts NULL */
+/* Makes the Sentinel-2 (4 bands) / Landsat (504 bands) image of the area
+ * [x0, x1) x [y0, y1) (rows in parallel unless already inside a parallel
+ * region). img->data is malloc'ed; gpn__syn_image_free() releases it. */
+int gpn__syn_sentinel_make(const struct syn_imagery *im, double x0, double y0, double x1, double y1,
+                           struct syn_image *img, struct gpn_err *err);
+int gpn__syn_landsat_make(const struct syn_imagery *im, double x0, double y0, double x1, double y1,
+                          struct syn_image *img, struct gpn_err *err);
+void gpn__syn_image_free(struct syn_image *img);
+/* Writes an image as a COG (ZSTD, block 512, band descriptions). */
+int gpn__syn_image_write(const struct syn_imagery *im, const char *path, const struct syn_image *img,
+                         struct gpn_err *err);
+/* Large regions: per-meta-tile files under inputs/{sentinel2,landsat}/
+ * (tiles in parallel) and the VRT mosaics inputs/{sentinel2,landsat}.vrt. */
+int gpn__syn_imagery_tiled(struct syn_world *w, const struct syn_imagery *im, const char *out_dir,
+                           struct gpn_err *err);
 
 /* synth_quicklook.c */
 int gpn__syn_quicklook(const struct syn_world *w, const char *path, struct gpn_err *err);
 
 /* synth.c helpers */
+/* COG block size for a W x H raster: 512, or the raster's size rounded up
+ * to 16 when smaller (a 512 block of a tiny 504-band raster would be 132 MB
+ * of padding to compress). */
+static inline int syn_blocksize(int W, int H)
+{
+    int m = W > H ? W : H;
+    if (m >= 512) return 512;
+    m = (m + 15) / 16 * 16;
+    return m < 16 ? 16 : m;
+}
 /* Writes a (bands, H, W) 50 m world layer as a COG under path. */
 int gpn__syn_write_layer(const struct syn_world *w, const char *path, int dtype, int bands, const void *data,
                          int categorical, int has_nodata, double nodata, const char *const *desc,

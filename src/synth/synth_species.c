@@ -29,8 +29,10 @@
  * Truth: species are processed in batches of 64; for a batch every cell's
  * p is computed (rows in parallel), quantised to uint8 p * 250 (255 = sea,
  * nodata), summed into the richness and the per-cell dominant tree and
- * helophyte, and each species' raster is written as a COG (species in
- * parallel). Memory stays at 64 x cells bytes whatever the species count.
+ * helophyte. When all species fit in memory (species x cells <= 1 GB) the
+ * caller keeps them and writes the COGs later, alongside the imagery;
+ * otherwise each batch is written at once (species in parallel) and memory
+ * stays at 64 x cells bytes whatever the species count.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -541,12 +543,21 @@ int gpn__syn_species_niches(struct syn_world *w, struct gpn_err *err)
         if (tot / (double)nc < target) lo = mid;
         else hi = mid;
     }
-    double k = exp(0.5 * (lo + hi));
+    double k = exp(0.5 * (lo + hi)), reached = 0;
     for (int i = 0; i < w->ns; i++) {
         double pm = k * w->sp[i].commonness;
         w->sp[i].pmax = (float)(pm > 0.95 ? 0.95 : pm);
+        for (size_t j = 0; j < nc; j++) {
+            double p = w->sp[i].pmax * raw[(size_t)i * nc + j];
+            reached += p > 0.98 ? 0.98 : p;
+        }
     }
-    gpn_log_debug("synth: prevalence scale k = %.4g (target richness %.1f over %zu cells)", k, target, nc);
+    reached /= (double)nc;
+    gpn_log_debug("synth: prevalence scale k = %.4g (richness %.2f for a target of %.1f over %zu cells)", k, reached,
+                  target, nc);
+    if (reached < 0.95 * target)
+        gpn_log_info("synth: with %d species the mean richness of semi-natural cells saturates at %.1f (target %.1f)",
+                     w->ns, reached, target);
 done:
     free(cells);
     free(cal);
@@ -557,17 +568,32 @@ done:
 
 /* ==== truth =============================================================== */
 
-int gpn__syn_species_truth(struct syn_world *w, const char *dir, struct gpn_err *err)
+int gpn__syn_truth_write(const struct syn_world *w, const char *dir, int s, const uint8_t *q, struct gpn_err *err)
+{
+    const struct syn_species *sp = &w->sp[s];
+    char path[1200], name[64], desc[160];
+    snprintf(name, sizeof name, "%d.tif", sp->id);
+    if (gpn_path_join(path, sizeof path, dir, name))
+        return gpn_err_set(err, GPN_ETOOBIG, "synth: path too long under %s", dir);
+    snprintf(desc, sizeof desc, "%s (speciesId %d): presence probability x 250", sp->name, sp->id);
+    const char *bd[1] = {desc};
+    return gpn__syn_write_layer(w, path, GPN_DT_U8, 1, q, 0, 1, 255.0, bd, err);
+}
+
+int gpn__syn_species_truth(struct syn_world *w, const char *dir, uint8_t **all, struct gpn_err *err)
 {
     size_t N = w->N;
     int W = w->W, H = w->H;
     int rc = 0;
-    uint8_t *q = malloc((size_t)TRUTH_BATCH * N);
+    int keep = all != NULL;
+    size_t nbuf = keep ? (size_t)w->ns : (size_t)TRUTH_BATCH;
+    uint8_t *q = malloc(nbuf * N);
     double *rowsum = malloc((size_t)TRUTH_BATCH * H * sizeof *rowsum);
+    if (keep) *all = NULL;
     if (!q || !rowsum) {
         free(q);
         free(rowsum);
-        return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (truth batch of %d species)", TRUTH_BATCH);
+        return gpn_err_set(err, GPN_ENOMEM, "synth: out of memory (truth of %zu species)", nbuf);
     }
     for (size_t i = 0; i < N; i++) {
         w->richness[i] = 0.f;
@@ -581,6 +607,7 @@ int gpn__syn_species_truth(struct syn_world *w, const char *dir, struct gpn_err 
     if (!w->o->progress) prog.enabled = 0;
     for (int b0 = 0; b0 < w->ns && !rc; b0 += TRUTH_BATCH) {
         int nb = w->ns - b0 < TRUTH_BATCH ? w->ns - b0 : TRUTH_BATCH;
+        uint8_t *qb = keep ? q + (size_t)b0 * N : q;
 #pragma omp parallel for schedule(dynamic, 4)
         for (int r = 0; r < H; r++) {
             double ps[TRUTH_BATCH];
@@ -588,14 +615,14 @@ int gpn__syn_species_truth(struct syn_world *w, const char *dir, struct gpn_err 
             for (int c = 0; c < W; c++) {
                 size_t i = (size_t)r * W + c;
                 if (!w->land[i]) {
-                    for (int j = 0; j < nb; j++) q[(size_t)j * N + i] = 255;
+                    for (int j = 0; j < nb; j++) qb[(size_t)j * N + i] = 255;
                     continue;
                 }
                 float rich = w->richness[i];
                 for (int j = 0; j < nb; j++) {
                     const struct syn_species *s = &w->sp[b0 + j];
                     float p = syn_p(w, s, i);
-                    q[(size_t)j * N + i] = (uint8_t)lrintf(p * 250.f);
+                    qb[(size_t)j * N + i] = (uint8_t)lrintf(p * 250.f);
                     rich += p;
                     ps[j] += p;
                     if (s->group == SYN_G_TREE && p > w->dom_tree_v[i]) {
@@ -615,7 +642,7 @@ int gpn__syn_species_truth(struct syn_world *w, const char *dir, struct gpn_err 
             for (int r = 0; r < H; r++) s += rowsum[(size_t)j * H + r];
             w->sp[b0 + j].sum_p = s;
         }
-        if (dir) {
+        if (!keep && dir) {
             int wrc = 0;
             struct gpn_err werr = {0};
 #pragma omp parallel for schedule(dynamic, 1)
@@ -624,19 +651,8 @@ int gpn__syn_species_truth(struct syn_world *w, const char *dir, struct gpn_err 
 #pragma omp atomic read
                 skip = wrc;
                 if (skip) continue;
-                const struct syn_species *s = &w->sp[b0 + j];
-                char path[1200], name[64];
-                snprintf(name, sizeof name, "%d.tif", s->id);
                 struct gpn_err e = {0};
-                int r2 = gpn_path_join(path, sizeof path, dir, name) ? GPN_ETOOBIG : 0;
-                if (!r2) {
-                    char desc[160];
-                    snprintf(desc, sizeof desc, "%s (speciesId %d): presence probability x 250", s->name, s->id);
-                    const char *bd[1] = {desc};
-                    r2 = gpn__syn_write_layer(w, path, GPN_DT_U8, 1, q + (size_t)j * N, 0, 1, 255.0, bd, &e);
-                } else {
-                    gpn_err_set(&e, r2, "synth: path too long under %s", dir);
-                }
+                int r2 = gpn__syn_truth_write(w, dir, b0 + j, qb + (size_t)j * N, &e);
                 if (r2) {
 #pragma omp critical(syn_truth_err)
                     {
@@ -655,8 +671,9 @@ int gpn__syn_species_truth(struct syn_world *w, const char *dir, struct gpn_err 
         gpn_progress_add(&prog, nb);
     }
     gpn_progress_finish(&prog);
-    free(q);
     free(rowsum);
+    if (keep && !rc) *all = q;
+    else free(q);
     return rc;
 }
 

@@ -294,6 +294,11 @@ static void test_pools_vs_ref(void)
     ASSERT_FALSE(pool_check(2, 3, 4, 21, 3));
     ASSERT_FALSE(pool_check(1, 4, 19, 12, 4));
     ASSERT_FALSE(pool_check(3, 2, 3, 2, 5));
+    /* rows wide enough for the 16-window vector path, with a scalar tail */
+    ASSERT_FALSE(pool_check(2, 3, 6, 37, 6));
+    ASSERT_FALSE(pool_check(1, 2, 5, 64, 7));
+    ASSERT_FALSE(pool_check(3, 2, 4, 16, 8)); /* the 8-wide path */
+    ASSERT_FALSE(pool_check(1, 3, 3, 51, 9)); /* 16 + 8 + 1 windows */
 }
 
 /* Ties resolve to the first element of the window, like PyTorch. */
@@ -303,6 +308,13 @@ static void test_maxpool_ties(void)
     gpn_maxpool2_backward(g, d, x, 1, 2, 2);
     ASSERT_NEAR(g[0], 2, 0);
     ASSERT_NEAR(g[1] + g[2] + g[3], 0, 0);
+    /* the vector path: 2 x 34 rows of pairwise ties (a = b, c = d > a) */
+    float xv[2 * 34], dv[17], gv[2 * 34], gr[2 * 34];
+    for (int i = 0; i < 34; i++) xv[i] = 1.0f, xv[34 + i] = (i % 4 < 2) ? 3.0f : 1.0f;
+    for (int i = 0; i < 17; i++) dv[i] = (float)(i + 1);
+    gpn_maxpool2_backward(gv, dv, xv, 1, 2, 34);
+    gpn_maxpool2_backward_ref(gr, dv, xv, 1, 2, 34);
+    ASSERT_FALSE(check_close("maxpool ties (vector path)", gv, gr, 68, TOL_ELEM));
 }
 
 static int linear_check(int B, int IC, int OC, uint64_t seed)

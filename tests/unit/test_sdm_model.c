@@ -271,6 +271,46 @@ static void test_winograd_path_equals_im2col(void)
     ASSERT_FALSE(check_close("winograd vs im2col logits", b, a, (size_t)B * 17, TOL_REDUCE));
 }
 
+/* Training with Winograd layers (forward and input gradient) gives the
+ * im2col logits and gradients. */
+static void test_winograd_training_equals_im2col(void)
+{
+    struct gpn_err err = {0};
+    struct gpn_sdm_config cfg;
+    ASSERT_OK(gpn_sdm_config_from_json("{\"base\":\"demo\",\"n_species\":11,\"widths\":[16,24,32,40],\"sentinel\":[4,13,18]}",
+                                       &cfg, &err),
+              &err);
+    struct gpn_sdm *a = NULL, *b = NULL;
+    const int B = 5;
+    ASSERT_OK(gpn_sdm_create(&cfg, B, 1, 9, &a, &err), &err);
+    ASSERT_OK(gpn_sdm_clone(a, B, 1, &b, &err), &err);
+    gpn__sdm_set_winograd(a, 0);
+    gpn__sdm_set_winograd(b, 1);
+    size_t n2 = (size_t)B * 4 * 13 * 18, nl = (size_t)B * 504, nc = (size_t)B * 912, np;
+    uint8_t *s2 = malloc(n2);
+    float *ls = malloc(nl * 4), *cl = malloc(nc * 4), la[5 * 11], lb[5 * 11], y[5 * 11], da[5 * 11], db[5 * 11];
+    uint64_t s = 12;
+    fill_rand(ls, nl, &s);
+    fill_rand(cl, nc, &s);
+    for (size_t i = 0; i < n2; i++) s2[i] = (uint8_t)(i * 13 + (i >> 4));
+    for (int i = 0; i < B * 11; i++) y[i] = (float)(i % 3 == 0);
+    ASSERT_OK(gpn_sdm_forward(a, B, s2, ls, cl, la, &err), &err);
+    ASSERT_OK(gpn_sdm_forward(b, B, s2, ls, cl, lb, &err), &err);
+    gpn_bce_logits(da, la, y, NULL, NULL, B, 11);
+    gpn_bce_logits(db, lb, y, NULL, NULL, B, 11);
+    gpn_sdm_zero_grad(a);
+    gpn_sdm_zero_grad(b);
+    ASSERT_OK(gpn_sdm_backward(a, da, &err), &err);
+    ASSERT_OK(gpn_sdm_backward(b, db, &err), &err);
+    int bad = check_close("train logits, winograd vs im2col", lb, la, (size_t)B * 11, TOL_REDUCE);
+    const float *gb = gpn_sdm_grads(b, &np), *ga = gpn_sdm_grads(a, NULL);
+    bad |= check_close("gradients, winograd vs im2col", gb, ga, np, TOL_MODEL);
+    free(s2), free(ls), free(cl);
+    gpn_sdm_destroy(a);
+    gpn_sdm_destroy(b);
+    ASSERT_FALSE(bad);
+}
+
 /* ==== configs and errors ================================================== */
 
 static void test_configs(void)
@@ -393,6 +433,7 @@ int main(void)
     RUN(test_embed_and_head_equal_forward);
     RUN(test_batch_independence);
     RUN(test_winograd_path_equals_im2col);
+    RUN(test_winograd_training_equals_im2col);
     RUN(test_configs);
     RUN(test_errors);
     RUN(test_norm_compute);

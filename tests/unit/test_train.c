@@ -309,7 +309,7 @@ static void test_resume_equals_uninterrupted(void)
     snprintf(b, sizeof b, "%s/b.gpnm", test_tmpdir());
     ASSERT_OK(write_dataset(data, 200, 80, 1, 11, &err), &err);
     const char *cfg = write_config(test_tmpdir(), "{\"epochs\":4,\"batch\":24,\"lr\":0.004,\"patience\":0,"
-                                                  "\"schedule\":\"cosine\",\"po_background\":3}");
+                                                  "\"schedule\":\"cosine\",\"po_background\":3,\"po_ratio\":0.2}");
     /* One thread: the nn kernels hand work to threads dynamically (robust on
      * a loaded machine), so with several threads the float sums of two
      * identical runs may round differently; with one thread a resumed run
@@ -444,6 +444,10 @@ static void test_hparams_resolve(void)
     ASSERT_NEAR(hp.lr, 1e-3, 0);
     ASSERT_NEAR(hp.weight_decay, 0.01, 0);
     ASSERT_NEAR(hp.val_frac, 0.2, 0);
+    ASSERT_NEAR(hp.po_ratio, 0, 0);
+    ASSERT_OK(gpn_train_hparams_resolve(&given, NULL, "demo", &hp, &err), &err);
+    ASSERT_NEAR(hp.po_ratio, 1, 0);
+    ASSERT_EQ_INT(hp.epochs, 10);
     /* config "train" beats the named defaults; given values beat both */
     const char *cfg = "{\"widths\":[4],\"train\":{\"epochs\":7,\"optim\":\"sgd\",\"lr\":0.05,\"augment\":false}}";
     given.lr = 0.1;
