@@ -105,5 +105,9 @@ bench: build
 fuzz:
 	@bash tests/fuzz/run.sh
 
+# Regenerates the PyTorch reference fixtures (Debian python3-torch).
+fixtures:
+	/usr/bin/python3 tests/ref/gen_fixtures.py
+
 clean:
 	rm -rf build build-san

@@ -194,7 +194,8 @@ const char *gpn_sdm_get_meta(const struct gpn_sdm *m);
 
 /* Embeddings of one modality for B samples (eval mode only: GPN_ESTATE in
  * training mode). input: uint8 for GPN_SDM_SENTINEL, float otherwise, shape
- * (B, in_c, in_h, in_w). emb: (B, emb_dim) caller-owned. Neighbouring 50 m
+ * (B, in_c, in_h, in_w); B may exceed max_batch (the encoder runs in
+ * micro-batches). emb: (B, emb_dim) caller-owned. Neighbouring 50 m
  * cells share one 1 km climate cube: embed it once and pass it with stride 0
  * to gpn_sdm_head. */
 int gpn_sdm_embed(struct gpn_sdm *m, int mod, int B, const void *input, float *emb, struct gpn_err *err);
