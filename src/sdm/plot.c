@@ -7,7 +7,8 @@
  * passes one pixel apart for a 2 px stroke) and text (coverage masks of the
  * embedded font). Each panel gets a fixed frame: title above, tick labels
  * left and below, axis labels at the left end of the title row (y) and
- * under the ticks (x), legend in the upper right corner of the plot area.
+ * under the ticks (x), legend in the upper or lower right corner of the plot
+ * area, whichever covers fewer data points.
  * Axis ranges cover every finite point with 5% padding and are widened to
  * "nice" tick steps of 1, 2 or 5 x 10^k (about five ticks per axis).
  */
@@ -215,10 +216,8 @@ static void draw_panel(struct canvas *c, const struct gpn_plot_panel *p, int top
             have_prev = 1;
         }
     }
-#undef PX
-#undef PY
-    /* legend, upper right */
-    int ly = y0 + 6, lw = 0, nl = 0;
+    /* legend: upper right, or lower right when fewer points lie there */
+    int lw = 0, nl = 0;
     for (int s = 0; s < p->n_series; s++)
         if (p->series[s].label) {
             int tw = text_width(p->series[s].label);
@@ -226,7 +225,17 @@ static void draw_panel(struct canvas *c, const struct gpn_plot_panel *p, int top
             nl++;
         }
     if (nl) {
-        int lx = x1 - lw - 34;
+        int lx = x1 - lw - 34, lh = nl * 16 + 4;
+        int tops[2] = {y0 + 6, y1 - 6 - lh}, hits[2] = {0, 0};
+        for (int k = 0; k < 2; k++)
+            for (int s = 0; s < p->n_series; s++)
+                for (int i = 0; i < p->series[s].n; i++) {
+                    double xv = p->series[s].x[i], yv = p->series[s].y[i];
+                    if (!isfinite(xv) || !isfinite(yv)) continue;
+                    double cx = PX(xv), cy = PY(yv);
+                    hits[k] += cx >= lx - 8 && cy >= tops[k] - 8 && cy <= tops[k] + lh + 8;
+                }
+        int ly = hits[1] < hits[0] ? tops[1] : tops[0];
         fill_rect(c, lx - 4, ly - 3, x1 - 4, ly + nl * 16 + 1, 0xffffff);
         for (int s = 0; s < p->n_series; s++) {
             if (!p->series[s].label) continue;
@@ -235,6 +244,8 @@ static void draw_panel(struct canvas *c, const struct gpn_plot_panel *p, int top
             ly += 16;
         }
     }
+#undef PX
+#undef PY
 }
 
 int gpn_plot_render(int width, int height, const struct gpn_plot_panel *panels, int n_panels, uint8_t **rgb,
