@@ -44,7 +44,7 @@ static const char USAGE[] =
     "  --plots N            vegetation plots besides the PA surveys (default 20000)\n"
     "  --seed S             random seed (default 42)\n"
     "  --s2-res M           Sentinel-2 pixel size in m, divides 1000 (default 10)\n"
-    "  --landsat-res M      Landsat pixel size in m (default 30)\n"
+    "  --landsat-res M      Landsat pixel size in m (default 60; 30 works, ~5x slower)\n"
     "  --quick              test preset: 1 tile, 50 species, 600 surveys, 3000 PO,\n"
     "                       1000 plots, Sentinel-2 at 20 m, Landsat at 90 m\n"
     "  --no-truth-species   skip the per-species truth rasters\n"
@@ -182,8 +182,13 @@ int gpn_cmd_synth(int argc, char **argv)
     if (optind < argc) return app_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (!o.out_dir) return app_usage_error(CMD, "--out DIR is required");
     if (o.use_bbox && bbox_to_3035(bbox_crs, o.bbox, &err)) return app_usage_error(CMD, "--bbox-crs: %s", err.msg);
+    if (gpn_log_get_level() > GPN_LOG_INFO) o.progress = 0; /* --quiet: no bars either */
     struct gpn_synth_result r;
-    if (gpn_synth_run(&o, &r, &err)) return app_fail(CMD, &err);
+    if (gpn_synth_run(&o, &r, &err)) {
+        /* Library messages start with "synth: "; app_fail adds "gpn synth: ". */
+        if (!strncmp(err.msg, "synth: ", 7)) memmove(err.msg, err.msg + 7, strlen(err.msg + 7) + 1);
+        return app_fail(CMD, &err);
+    }
     printf("synth: %s: %d x %d cells (%d meta-tiles), land %.0f%%, %d species, %" PRId64 " PA surveys (%" PRId64
            " rows, %.1f species each), %" PRId64 " PO records, %" PRId64 " plots in %.1f s\n",
            o.out_dir, r.width, r.height, r.n_tiles, 100.0 * r.land_fraction, r.n_species, r.n_pa_surveys, r.n_pa_rows,

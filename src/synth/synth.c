@@ -47,7 +47,7 @@ void gpn_synth_opts_init(struct gpn_synth_opts *o)
     o->n_plots = 20000;
     o->seed = 42;
     o->s2_res = 10;
-    o->landsat_res = 30;
+    o->landsat_res = 60;
     o->write_truth_species = 1;
     o->write_quicklook = 1;
 }

@@ -2,8 +2,9 @@
  * synth_imagery.c - what the satellites see: a Sentinel-2-like yearly
  * composite (R, G, B, NIR at --s2-res, default 10 m) and a Landsat-like
  * quarterly stack (6 bands x 4 quarters x 21 years at --landsat-res,
- * default 30 m), both in EPSG:3035, written per meta-tile and mosaicked by
- * a VRT each (inputs/sentinel2.vrt, inputs/landsat.vrt).
+ * default 60 m), both in EPSG:3035: one image of the whole region each
+ * (rows in parallel; synth.c writes them in its file pool), or for large
+ * regions one file per meta-tile plus a VRT mosaic (tiles in parallel).
  *
  * Spectral model (docs/synthetic.md, "Imagery"): every surface type mixes a
  * green-vegetation spectrum with a background (soil, litter, rock, mud) by
@@ -29,8 +30,8 @@
  * belongs to the tile holding its centre, and the region's edge tiles take
  * the partial pixels, so the tiles tile the region without gaps or overlap.
  *
- * Tiles are generated and written in parallel (one tile per thread), so
- * both cores compress while memory stays at two tiles' buffers.
+ * Tiled mode generates and writes one tile per thread, so both cores
+ * compress while memory stays at two tiles' buffers.
  */
 #include <math.h>
 #include <stdio.h>
