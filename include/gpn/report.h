@@ -37,6 +37,7 @@
 
 #include "gpn/err.h"
 #include "gpn/geom.h"
+#include "gpn/grid.h"
 #include "gpn/util.h"
 
 #define GPN_REPORT_SCHEMA_VERSION "1.0"
@@ -205,7 +206,8 @@ int gpn_report_to_geojson(const struct gpn_report *r, const struct gpn_geom *are
 /* How the pixel values of an imported map are read. */
 enum gpn_import_kind {
     GPN_IMPORT_AUTO = 0,     /* logit for GeoPl@ntNet file names, probability for
-                              * float rasters, binary for integer rasters */
+                              * float rasters and when a scale is given, binary
+                              * for other integer rasters */
     GPN_IMPORT_BINARY,       /* present where value != 0 */
     GPN_IMPORT_PROBABILITY,  /* present where value >= threshold */
     GPN_IMPORT_LOGIT,        /* present where sigmoid(value) >= threshold */
@@ -214,6 +216,10 @@ enum gpn_import_kind {
 struct gpn_import_opts {
     double threshold;        /* probability threshold; <= 0 or NAN: 0.5 */
     enum gpn_import_kind kind;
+    double scale;            /* pixel values are multiplied by it before the
+                              * threshold (e.g. 0.004 for probabilities stored
+                              * as uint8 x 250); 0 = 1 */
+    int no_indicators;       /* 1: do not (re)write the tiles' indicators.tif */
     int replace;             /* 1: rebuild each touched store from the inputs only;
                               * 0: update (other species of the store are kept) */
     int threads;             /* tiles in parallel; 0 = all cores */
@@ -251,5 +257,54 @@ struct gpn_import_stats {
  * are written atomically, one per meta-tile. stats may be NULL. */
 int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs, const struct gpn_import_opts *o,
                    struct gpn_import_stats *stats, struct gpn_err *err);
+
+/* Builds ATLAS/tiles/<tile>/habitat.tif (EUNIS classes per 50 m cell, the
+ * layout report.h describes) from a classified raster in any CRS: each cell
+ * takes the class of the pixel under its centre. classes_csv has columns
+ * value,code (name optional): the raster value and its EUNIS code; NULL
+ * reads the raster's own GPN_CLASS_CODES metadata (value v = v-th code).
+ * Values 0, nodata and values the table lacks are "no habitat". Tiles where
+ * no centre falls on a class are not written. *tiles_written may be NULL.
+ * Errors name the file (and the CSV line) at fault. */
+int gpn_import_habitat(const char *atlas, const char *path, const char *classes_csv, int threads,
+                       size_t *tiles_written, struct gpn_err *err);
+
+/* ==== indicators (indicators.c) ========================================= */
+
+#define GPN_INDICATOR_NODATA 65535
+/* Band names of indicators.tif, in band order (GPN_REPORT_NIND). */
+extern const char *const gpn_indicator_names[GPN_REPORT_NIND];
+
+/* The traits of a species that the indicators count. */
+struct gpn_indicator_species {
+    uint32_t id;             /* catalog id */
+    unsigned flags;          /* enum gpn_species_flag bits */
+    int redlist;             /* gpn_redlist_ordinal */
+};
+struct gpn_catalog;
+struct gpn_store;
+
+/* Red List category -> 0 (none, DD or NULL), 1 LC, 2 NT, 3 VU, 4 EN,
+ * 5 CR (EW, EX, RE also 5). */
+int gpn_redlist_ordinal(const char *cat);
+/* Every catalog species' traits, sorted by id; *out is malloc'ed (caller
+ * frees). Returns 0, GPN_ENOMEM or a catalog error. */
+int gpn_indicator_species_load(struct gpn_catalog *cat, struct gpn_indicator_species **out, size_t *n,
+                               struct gpn_err *err);
+/* Binary search in a sorted traits table; NULL when id is absent. */
+const struct gpn_indicator_species *gpn_indicator_species_find(const struct gpn_indicator_species *v, size_t n,
+                                                               uint32_t id);
+/* The eight indicator bands of store s's tile into bands (8 x 250,000
+ * uint16, caller-owned; definitions at the top of indicators.c and in
+ * docs/report.md). Species missing from traits count in richness only.
+ * covered (250,000 bytes, NULL = all cells): cells with 0 get
+ * GPN_INDICATOR_NODATA in every band. s NULL: no species anywhere. */
+int gpn_indicators_compute(const struct gpn_store *s, const struct gpn_indicator_species *traits, size_t ntraits,
+                           const uint8_t *covered, uint16_t *bands, struct gpn_err *err);
+/* Writes bands (as computed above) for tile t as a COG at path (atomic;
+ * uint16, nodata 65535, band descriptions = gpn_indicator_names, extra
+ * "KEY=VALUE" metadata or NULL). */
+int gpn_indicators_write(const char *path, struct gpn_tile t, const uint16_t *bands, const char *const *metadata,
+                         struct gpn_err *err);
 
 #endif

@@ -25,7 +25,16 @@
  *
  * Values: logit maps are present where sigmoid(v) >= T, i.e. v >= ln(T/(1-T))
  * (compared in double); probability maps where v >= T; binary maps where
- * v != 0. Nodata and NaN pixels are absent, as are centres outside the map.
+ * v != 0 (v is first multiplied by opts->scale when given). Nodata and NaN
+ * pixels are absent, as are centres outside the map.
+ *
+ * Indicators: a cell is "covered" when some map had a value at its centre;
+ * after a tile's store is written its indicators.tif is recomputed from the
+ * whole store (indicators.c), covered cells only (on update, the cells the
+ * previous indicators.tif covered stay covered).
+ *
+ * Habitats (gpn_import_habitat): the same centre sampling of one classified
+ * raster, written as each tile's habitat.tif.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -40,6 +49,7 @@
 
 #include "gpn/util.h"
 #include "gpn/catalog.h"
+#include "gpn/csv.h"
 #include "gpn/log.h"
 #include "gpn/progress.h"
 #include "gpn/raster.h"
@@ -286,8 +296,11 @@ static int scan_file(struct src *s, uint32_t index, const struct gpn_import_opts
     struct gpn_transform *tr = NULL;
     struct gpn_tile *tiles = NULL;
     size_t nt = 0;
-    int rc = gpn_import_parse_name(s->path, &s->nm, err);
-    if (rc) return rc;
+    int rc = 0;
+    if (!s->nm.kind) { /* species maps; habitat rasters come with kind -1 */
+        rc = gpn_import_parse_name(s->path, &s->nm, err);
+        if (rc) return rc;
+    }
     rc = gpn_raster_open(s->path, &r, err);
     if (!rc) rc = gpn_raster_get_info(r, &info, err);
     if (rc) goto done;
@@ -310,6 +323,7 @@ static int scan_file(struct src *s, uint32_t index, const struct gpn_import_opts
     if (s->kind == GPN_IMPORT_AUTO) {
         if (s->nm.kind == 1) s->kind = GPN_IMPORT_LOGIT;
         else if (info.dtype == GPN_DT_F32 || info.dtype == GPN_DT_F64) s->kind = GPN_IMPORT_PROBABILITY;
+        else if (o->scale > 0 && o->scale != 1) s->kind = GPN_IMPORT_PROBABILITY; /* scaled integers */
         else s->kind = GPN_IMPORT_BINARY;
     }
     /* Footprint: the four corners (and edges) of the raster in its CRS. */
@@ -405,6 +419,8 @@ struct tctx {
     struct gpn_transform *tr;      /* EPSG:3035 -> crs */
     char tr_crs[2048];
     uint32_t *cells;               /* (250000) scratch */
+    uint8_t *cov;                  /* (250000) cells some map covers */
+    uint16_t *ind;                 /* (8 x 250000) indicator bands */
     double *win;                   /* window buffer */
     size_t capwin;
 };
@@ -440,7 +456,7 @@ static int centres_in(struct tctx *c, struct gpn_tile t, const char *crs, struct
 
 /* Samples map s at the tile's centres (in c) and adds the present cells
  * to the writer. *covered is set when any centre hits a valid pixel. */
-static int sample_file(struct tctx *c, const struct src *s, double logit_t, double prob_t,
+static int sample_file(struct tctx *c, const struct src *s, double logit_t, double prob_t, double scale,
                        struct gpn_store_writer *w, int *covered, int64_t *ncells, struct gpn_err *err)
 {
     /* Pixel of every centre; the window spanning those inside the map. */
@@ -485,6 +501,8 @@ static int sample_file(struct tctx *c, const struct src *s, double logit_t, doub
         double v = c->win[(size_t)((int)fy - y0) * ww + ((int)fx - x0)];
         if (isnan(v) || (s->has_nodata && v == s->nodata)) continue;
         *covered = 1;
+        c->cov[i] = 1;
+        if (scale != 1) v *= scale;
         int on;
         switch (s->kind) {
         case GPN_IMPORT_LOGIT: on = v >= logit_t; break;
@@ -497,9 +515,52 @@ static int sample_file(struct tctx *c, const struct src *s, double logit_t, doub
     return n ? gpn_store_writer_add_cells(w, s->species, c->cells, n, err) : 0;
 }
 
+/* ATLAS/tiles/<t>/<name> into buf. */
+static int tile_file(const char *atlas, struct gpn_tile t, const char *name, char *buf, size_t n,
+                     struct gpn_err *err)
+{
+    char id[64];
+    gpn_tile_format(t, id, sizeof id);
+    if ((size_t)snprintf(buf, n, "%s/tiles/%s/%s", atlas, id, name) >= n)
+        return gpn_err_set(err, GPN_ETOOBIG, "import: path too long");
+    return 0;
+}
+
+/* Adds the cells an existing indicators.tif covers (valid richness) to
+ * c->cov; a missing or unreadable file adds nothing. */
+static void cover_previous(const char *path, struct tctx *c)
+{
+    struct gpn_raster *r = NULL;
+    struct gpn_err e = {0};
+    int w = 0, h = 0;
+    if (!gpn_path_exists(path) || gpn_raster_open(path, &r, &e)) return;
+    gpn_raster_size(r, &w, &h, NULL);
+    if (w == GPN_GRID_TILE_CELLS && h == GPN_GRID_TILE_CELLS &&
+        !gpn_raster_read(r, 1, 1, 0, 0, w, h, GPN_DT_U16, c->ind, &e))
+        for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++)
+            if (c->ind[i] != GPN_INDICATOR_NODATA) c->cov[i] = 1;
+    gpn_raster_close(r);
+}
+
+/* Recomputes the tile's indicators.tif from the store just written. */
+static int tile_indicators(const char *atlas, struct gpn_tile t, const char *store_path, struct tctx *c,
+                           const struct gpn_indicator_species *traits, size_t ntraits, struct gpn_err *err)
+{
+    char path[4200];
+    struct gpn_store *s = NULL;
+    int rc = tile_file(atlas, t, "indicators.tif", path, sizeof path, err);
+    if (rc) return rc;
+    rc = gpn_store_open(store_path, 0, &s, err);
+    if (!rc) rc = gpn_indicators_compute(s, traits, ntraits, c->cov, c->ind, err);
+    gpn_store_close(s);
+    static const char *const md[] = {"GPN_PRODUCT=indicators", "GPN_SOURCE=import", NULL};
+    if (!rc) rc = gpn_indicators_write(path, t, c->ind, md, err);
+    return rc;
+}
+
 static int do_tile(const char *atlas, struct tctx *c, const struct src *srcs, const struct job *jobs, size_t nj,
-                   const struct gpn_import_opts *o, double logit_t, double prob_t, int64_t *ncells, int *written,
-                   struct gpn_err *err)
+                   const struct gpn_import_opts *o, const struct gpn_indicator_species *traits, size_t ntraits,
+                   double logit_t, double prob_t, int64_t *ncells, int *written, struct gpn_err *err)
 {
     struct gpn_tile t = jobs[0].tile;
     struct gpn_store_writer *w = NULL;
@@ -511,7 +572,11 @@ static int do_tile(const char *atlas, struct tctx *c, const struct src *srcs, co
     rc = gpn_store_writer_create(t, &w, err);
     if (rc) return rc;
     int covered = 0;
+    memset(c->cov, 0, GPN_STORE_TILE_CELLS);
     if (!o->replace && gpn_path_exists(path)) {
+        char ipath[4200];
+        if (!o->no_indicators && !tile_file(atlas, t, "indicators.tif", ipath, sizeof ipath, NULL))
+            cover_previous(ipath, c);
         rc = gpn_store_open(path, GPN_STORE_VERIFY, &old, err);
         if (!rc) rc = gpn_store_writer_load(w, old, err);
         gpn_store_close(old);
@@ -524,11 +589,12 @@ static int do_tile(const char *atlas, struct tctx *c, const struct src *srcs, co
     for (size_t j = 0; j < nj && !rc; j++) {
         const struct src *s = &srcs[jobs[j].file];
         if (strcmp(c->crs, s->crs)) rc = centres_in(c, t, s->crs, err);
-        if (!rc) rc = sample_file(c, s, logit_t, prob_t, w, &covered, ncells, err);
+        if (!rc) rc = sample_file(c, s, logit_t, prob_t, o->scale, w, &covered, ncells, err);
     }
     if (!rc && covered) {
         rc = gpn_store_writer_write(w, path, err);
         if (!rc) *written = 1;
+        if (!rc && !o->no_indicators) rc = tile_indicators(atlas, t, path, c, traits, ntraits, err);
     }
 done:
     gpn_store_writer_destroy(w);
@@ -548,6 +614,9 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
 {
     struct gpn_import_opts o = opts ? *opts : (struct gpn_import_opts){0};
     if (!(o.threshold > 0)) o.threshold = 0.5;
+    if (o.scale == 0) o.scale = 1;
+    if (!isfinite(o.scale) || o.scale < 0)
+        return gpn_err_set(err, GPN_ERANGE, "import: scale %g must be a positive number", o.scale);
     if (o.threshold >= 1) return gpn_err_set(err, GPN_ERANGE, "import: threshold %g must be in (0, 1)", o.threshold);
     if (!o.max_tiles) o.max_tiles = 100000;
     double prob_t = o.threshold, logit_t = log(o.threshold / (1 - o.threshold));
@@ -556,6 +625,8 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
     size_t njobs = 0, capjobs = 0;
     struct gpn_catalog *cat = NULL;
     uint32_t *ids = NULL;
+    struct gpn_indicator_species *traits = NULL;
+    size_t ntraits = 0;
     struct gpn_import_stats st = {0};
     int rc = gpn_mkdir_p(atlas, err);
     if (rc) goto done;
@@ -574,6 +645,7 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
         goto done;
     }
     rc = gpn_catalog_commit(cat, err);
+    if (!rc && !o.no_indicators) rc = gpn_indicator_species_load(cat, &traits, &ntraits, err);
     if (rc) goto done;
 
     /* Rank the CRS strings so that jobs sort by (tile, CRS, file). */
@@ -619,7 +691,9 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
         c.cx = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cx);
         c.cy = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cy);
         c.cells = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cells);
-        int ok = c.cx && c.cy && c.cells;
+        c.cov = malloc(GPN_STORE_TILE_CELLS);
+        c.ind = malloc((size_t)GPN_REPORT_NIND * GPN_STORE_TILE_CELLS * sizeof *c.ind);
+        int ok = c.cx && c.cy && c.cells && c.cov && c.ind;
         if (!ok) {
 #pragma omp critical(import_fail)
             if (!fail_rc) fail_rc = gpn_err_set(&fail_err, GPN_ENOMEM, "import: out of memory");
@@ -632,8 +706,8 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
             if (stop || !ok) continue;
             int64_t nc = 0;
             int written = 0;
-            int r = do_tile(atlas, &c, l.v, jobs + starts[gi], starts[gi + 1] - starts[gi], &o, logit_t, prob_t, &nc,
-                            &written, &e);
+            int r = do_tile(atlas, &c, l.v, jobs + starts[gi], starts[gi + 1] - starts[gi], &o, traits, ntraits,
+                            logit_t, prob_t, &nc, &written, &e);
             if (r) {
 #pragma omp critical(import_fail)
                 if (!fail_rc) {
@@ -649,6 +723,8 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
         free(c.cx);
         free(c.cy);
         free(c.cells);
+        free(c.cov);
+        free(c.ind);
         free(c.win);
     }
     gpn_progress_finish(&prog);
@@ -675,9 +751,10 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
     {
         struct gpn_buf cfg = {0};
         static const char *kinds[] = {"auto", "binary", "probability", "logit"};
-        gpn_buf_printf(&cfg, "{\"source\":\"import\",\"threshold\":%.17g,\"kind\":\"%s\",\"files\":%zu,"
-                             "\"species\":%zu,\"tiles\":%zu,\"first_input\":\"",
-                       o.threshold, kinds[o.kind >= 0 && o.kind <= 3 ? o.kind : 0], st.files, st.species, st.tiles);
+        gpn_buf_printf(&cfg, "{\"source\":\"import\",\"threshold\":%.17g,\"kind\":\"%s\",\"scale\":%.17g,"
+                             "\"files\":%zu,\"species\":%zu,\"tiles\":%zu,\"first_input\":\"",
+                       o.threshold, kinds[o.kind >= 0 && o.kind <= 3 ? o.kind : 0], o.scale, st.files, st.species,
+                       st.tiles);
         gpn_buf_json_str(&cfg, ninputs ? inputs[0] : "");
         gpn_buf_puts(&cfg, "\"}");
         if (cfg.oom) rc = gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
@@ -690,6 +767,268 @@ done:
     free(l.v);
     free(jobs);
     free(ids);
+    free(traits);
     if (!rc && stats) *stats = st;
+    return rc;
+}
+
+/* ==== habitats ========================================================== */
+
+/* Class table: raster value -> 1-based index into codes (0 = no habitat). */
+struct hclasses {
+    uint16_t *lut;           /* (65536) */
+    char **codes;
+    size_t n, cap;
+};
+
+static void hclasses_free(struct hclasses *h)
+{
+    for (size_t i = 0; i < h->n; i++) free(h->codes[i]);
+    free(h->codes);
+    free(h->lut);
+}
+
+/* Index (1-based) of code in h, adding it when new; 0 on ENOMEM. */
+static uint16_t hclasses_code(struct hclasses *h, const char *code)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (!strcmp(h->codes[i], code)) return (uint16_t)(i + 1);
+    if (h->n >= 65534) return 0;
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 64;
+        char **nv = realloc(h->codes, nc * sizeof *nv);
+        if (!nv) return 0;
+        h->codes = nv;
+        h->cap = nc;
+    }
+    char *d = strdup(code);
+    if (!d) return 0;
+    h->codes[h->n++] = d;
+    return (uint16_t)h->n;
+}
+
+static int hclasses_add(struct hclasses *h, long value, const char *code, const char *where, struct gpn_err *err)
+{
+    if (value < 0 || value > 65535) return gpn_err_set(err, GPN_ERANGE, "%s: class value %ld not in 0..65535", where, value);
+    if (value == 0) return 0; /* 0 is "no habitat" by the layout's rule */
+    if (gpn_habitat_code_level(code) < 1)
+        return gpn_err_set(err, GPN_EFORMAT, "%s: '%s' is not a EUNIS habitat code", where, code);
+    uint16_t k = hclasses_code(h, code);
+    if (!k) return gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
+    h->lut[value] = k;
+    return 0;
+}
+
+static int hclasses_load(struct hclasses *h, const char *csv_path, const char *raster_path, struct gpn_err *err)
+{
+    h->lut = calloc(65536, sizeof *h->lut);
+    if (!h->lut) return gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
+    char where[4300];
+    if (csv_path) {
+        struct gpn_csv *csv = NULL;
+        int cv, cc, rc = gpn_csv_open(csv_path, 0, &csv, err);
+        if (!rc) rc = gpn_csv_require(csv, "value", &cv, err);
+        if (!rc) rc = gpn_csv_require(csv, "code", &cc, err);
+        size_t line = 1;
+        while (!rc) {
+            int k = gpn_csv_next(csv, err);
+            if (k <= 0) {
+                rc = k;
+                break;
+            }
+            line++;
+            snprintf(where, sizeof where, "%s:%zu", csv_path, line);
+            int v;
+            if (gpn_parse_int(gpn_csv_field(csv, cv), 0, 65535, &v, "value", err)) {
+                rc = gpn_err_prefix(err, "%s", where);
+                break;
+            }
+            rc = hclasses_add(h, v, gpn_csv_field(csv, cc), where, err);
+        }
+        gpn_csv_close(csv);
+        return rc;
+    }
+    struct gpn_raster *r = NULL;
+    int rc = gpn_raster_open(raster_path, &r, err);
+    if (rc) return rc;
+    const char *md = gpn_raster_metadata(r, "GPN_CLASS_CODES");
+    if (!md) {
+        gpn_raster_close(r);
+        return gpn_err_set(err, GPN_EFORMAT,
+                           "%s: no class table: give value,code CSV (--habitat-classes) or set GPN_CLASS_CODES",
+                           raster_path);
+    }
+    char *list = strdup(md), *save = NULL;
+    if (!list) rc = gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
+    long v = 1;
+    snprintf(where, sizeof where, "%s (GPN_CLASS_CODES)", raster_path);
+    for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok && !rc; tok = strtok_r(NULL, ",", &save), v++)
+        rc = hclasses_add(h, v, gpn_strtrim(tok), where, err);
+    free(list);
+    gpn_raster_close(r);
+    return rc;
+}
+
+/* Classes of the tile's cells (1-based, 0 = none) from raster s. */
+static int habitat_tile(const char *atlas, struct tctx *c, const struct src *s, struct gpn_tile t,
+                        const struct hclasses *h, const char *const *md, uint16_t *cls, int *written,
+                        struct gpn_err *err)
+{
+    *written = 0;
+    int rc = centres_in(c, t, s->crs, err);
+    if (rc) return rc;
+    int x0 = s->w, x1 = -1, y0 = s->h, y1 = -1;
+    for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
+        double fx = s->inv[0] + s->inv[1] * c->cx[i] + s->inv[2] * c->cy[i];
+        double fy = s->inv[3] + s->inv[4] * c->cx[i] + s->inv[5] * c->cy[i];
+        c->cells[i] = UINT32_MAX;
+        if (!isfinite(c->cx[i]) || !isfinite(c->cy[i]) || !(fx >= 0 && fx < s->w && fy >= 0 && fy < s->h)) continue;
+        int ix = (int)fx, iy = (int)fy;
+        c->cells[i] = (uint32_t)iy << 16 | (uint32_t)ix; /* window-relative after the bounds below */
+        if (ix < x0) x0 = ix;
+        if (ix > x1) x1 = ix;
+        if (iy < y0) y0 = iy;
+        if (iy > y1) y1 = iy;
+    }
+    memset(cls, 0, GPN_STORE_TILE_CELLS * sizeof *cls);
+    if (x1 < x0) return 0;
+    if (s->w > 65535 || s->h > 65535)
+        return gpn_err_set(err, GPN_ETOOBIG, "%s: habitat rasters wider than 65535 pixels are not supported", s->path);
+    int ww = x1 - x0 + 1, wh = y1 - y0 + 1;
+    if ((int64_t)ww * wh > MAX_WINDOW_PIXELS)
+        return gpn_err_set(err, GPN_ETOOBIG, "%s: a 25 km tile spans %dx%d pixels of this map; resample it first",
+                           s->path, ww, wh);
+    size_t need = (size_t)ww * wh;
+    if (need > c->capwin) {
+        double *nw = realloc(c->win, need * sizeof *nw);
+        if (!nw) return gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
+        c->win = nw;
+        c->capwin = need;
+    }
+    struct gpn_raster *r = NULL;
+    rc = gpn_raster_open(s->path, &r, err);
+    if (!rc) rc = gpn_raster_read(r, 1, 1, x0, y0, ww, wh, GPN_DT_F64, c->win, err);
+    gpn_raster_close(r);
+    if (rc) return rc;
+    int any = 0;
+    for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
+        if (c->cells[i] == UINT32_MAX) continue;
+        int ix = (int)(c->cells[i] & 0xffff), iy = (int)(c->cells[i] >> 16);
+        double v = c->win[(size_t)(iy - y0) * ww + (ix - x0)];
+        if (isnan(v) || (s->has_nodata && v == s->nodata) || v < 0 || v > 65535 || v != floor(v)) continue;
+        cls[i] = h->lut[(int)v];
+        any |= cls[i] != 0;
+    }
+    if (!any) return 0;
+    char path[4200];
+    rc = tile_file(atlas, t, "habitat.tif", path, sizeof path, err);
+    if (rc) return rc;
+    struct gpn_cog_opts o = {0};
+    o.width = o.height = GPN_GRID_TILE_CELLS;
+    o.bands = 1;
+    o.dtype = h->n < 255 ? GPN_DT_U8 : GPN_DT_U16;
+    gpn_tile_geotransform(t, o.gt);
+    o.epsg = 3035;
+    o.has_nodata = 1;
+    o.nodata = 0;
+    o.categorical = 1;
+    o.compress = "ZSTD";
+    o.blocksize = 256;
+    o.metadata = md;
+    if (o.dtype == GPN_DT_U8) {
+        uint8_t *b = malloc(GPN_STORE_TILE_CELLS);
+        if (!b) return gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
+        for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++) b[i] = (uint8_t)cls[i];
+        rc = gpn_cog_write(path, &o, b, err);
+        free(b);
+    } else {
+        rc = gpn_cog_write(path, &o, cls, err);
+    }
+    if (!rc) *written = 1;
+    return rc;
+}
+
+int gpn_import_habitat(const char *atlas, const char *path, const char *classes_csv, int threads,
+                       size_t *tiles_written, struct gpn_err *err)
+{
+    struct src s = {0};
+    struct hclasses h = {0};
+    struct job *jobs = NULL;
+    size_t njobs = 0, capjobs = 0;
+    struct gpn_buf md = {0};
+    char *mdv[3] = {NULL, "GPN_PRODUCT=habitat", NULL};
+    struct gpn_import_opts o = {.kind = GPN_IMPORT_BINARY, .max_tiles = 100000};
+    if (tiles_written) *tiles_written = 0;
+    s.path = (char *)path;
+    s.nm.kind = -1;
+    int rc = gpn_mkdir_p(atlas, err);
+    if (!rc) rc = hclasses_load(&h, classes_csv, path, err);
+    if (!rc && h.n == 0)
+        rc = gpn_err_set(err, GPN_EFORMAT, "%s: the class table has no habitat code", classes_csv ? classes_csv : path);
+    if (!rc) rc = scan_file(&s, 0, &o, &jobs, &njobs, &capjobs, err);
+    if (rc) goto done;
+    gpn_buf_puts(&md, "GPN_CLASS_CODES=");
+    for (size_t i = 0; i < h.n; i++) gpn_buf_printf(&md, "%s%s", i ? "," : "", h.codes[i]);
+    if (md.oom) {
+        rc = gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
+        goto done;
+    }
+    mdv[0] = md.data;
+
+    struct gpn_progress prog;
+    gpn_progress_init(&prog, "habitats", (int64_t)njobs, "tiles");
+    int nthr = threads > 0 ? threads : omp_get_max_threads();
+    size_t written_total = 0;
+    int fail_rc = 0;
+    struct gpn_err fail_err = {0};
+#pragma omp parallel num_threads(nthr) reduction(+ : written_total)
+    {
+        struct tctx c = {0};
+        struct gpn_err e = {0};
+        c.cx = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cx);
+        c.cy = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cy);
+        c.cells = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cells);
+        uint16_t *cls = malloc(GPN_STORE_TILE_CELLS * sizeof *cls);
+        int ok = c.cx && c.cy && c.cells && cls;
+        if (!ok) {
+#pragma omp critical(habitat_fail)
+            if (!fail_rc) fail_rc = gpn_err_set(&fail_err, GPN_ENOMEM, "import: out of memory");
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t j = 0; j < njobs; j++) {
+            int stop;
+#pragma omp atomic read
+            stop = fail_rc;
+            if (stop || !ok) continue;
+            int w = 0;
+            int r = habitat_tile(atlas, &c, &s, jobs[j].tile, &h, (const char *const *)mdv, cls, &w, &e);
+            if (r) {
+#pragma omp critical(habitat_fail)
+                if (!fail_rc) {
+                    fail_rc = r;
+                    fail_err = e;
+                }
+            }
+            written_total += (size_t)w;
+            gpn_progress_add(&prog, 1);
+        }
+        gpn_transform_destroy(c.tr);
+        free(c.cx);
+        free(c.cy);
+        free(c.cells);
+        free(c.win);
+        free(cls);
+    }
+    gpn_progress_finish(&prog);
+    if (fail_rc) {
+        rc = fail_rc;
+        if (err) *err = fail_err;
+        goto done;
+    }
+    if (tiles_written) *tiles_written = written_total;
+done:
+    hclasses_free(&h);
+    gpn_buf_free(&md);
+    free(jobs);
     return rc;
 }
