@@ -272,8 +272,6 @@ int gpn_import_habitat(const char *atlas, const char *path, const char *classes_
 /* ==== indicators (indicators.c) ========================================= */
 
 #define GPN_INDICATOR_NODATA 65535
-/* Band names of indicators.tif, in band order (GPN_REPORT_NIND). */
-extern const char *const gpn_indicator_names[GPN_REPORT_NIND];
 
 /* The traits of a species that the indicators count. */
 struct gpn_indicator_species {
@@ -302,7 +300,7 @@ const struct gpn_indicator_species *gpn_indicator_species_find(const struct gpn_
 int gpn_indicators_compute(const struct gpn_store *s, const struct gpn_indicator_species *traits, size_t ntraits,
                            const uint8_t *covered, uint16_t *bands, struct gpn_err *err);
 /* Writes bands (as computed above) for tile t as a COG at path (atomic;
- * uint16, nodata 65535, band descriptions = gpn_indicator_names, extra
+ * uint16, nodata 65535, band descriptions = gpn_report_indicator_names, extra
  * "KEY=VALUE" metadata or NULL). */
 int gpn_indicators_write(const char *path, struct gpn_tile t, const uint16_t *bands, const char *const *metadata,
                          struct gpn_err *err);

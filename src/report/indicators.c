@@ -16,7 +16,7 @@
  * Cells outside the coverage mask (no input map had a value there) are
  * nodata (65535).
  *
- * Layout: bands (8, 500, 500) uint16, band order GPN_INDICATOR_NAMES, rows
+ * Layout: bands (8, 500, 500) uint16, band order gpn_report_indicator_names, rows
  * from north, as the tile's other rasters. Only this file knows the
  * definitions; report.h documents them for the readers.
  */
@@ -28,10 +28,6 @@
 #include "gpn/report.h"
 #include "gpn/store.h"
 #include "gpn/util.h"
-
-const char *const gpn_indicator_names[GPN_REPORT_NIND] = {
-    "richness", "directive", "threatened", "most_threatened", "tree", "invasive", "specialist", "endemic",
-};
 
 int gpn_redlist_ordinal(const char *cat)
 {
@@ -153,7 +149,7 @@ int gpn_indicators_write(const char *path, struct gpn_tile t, const uint16_t *ba
     o.categorical = 1; /* counts: NEAREST overviews keep them integers */
     o.compress = "ZSTD";
     o.blocksize = 256;
-    o.band_desc = gpn_indicator_names;
+    o.band_desc = gpn_report_indicator_names;
     o.metadata = metadata;
     return gpn_cog_write(path, &o, bands, err);
 }

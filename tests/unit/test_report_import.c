@@ -246,7 +246,7 @@ static void test_indicators_naive(void)
         for (int k = 0; k < GPN_REPORT_NIND; k++) {
             uint16_t got = b[(size_t)k * GPN_STORE_TILE_CELLS + c], exp = cov[c] ? want[k] : GPN_INDICATOR_NODATA;
             if (got != exp) {
-                fprintf(stderr, "cell %u band %s: got %u want %u\n", c, gpn_indicator_names[k], got, exp);
+                fprintf(stderr, "cell %u band %s: got %u want %u\n", c, gpn_report_indicator_names[k], got, exp);
                 bad++;
             }
         }
