@@ -1,6 +1,7 @@
 /*
  * progress.c - progress bar with rate and ETA (see progress.h).
  */
+#include "gpn/log.h"
 #include "gpn/progress.h"
 
 #include <stdarg.h>
@@ -28,7 +29,8 @@ void gpn_progress_init(struct gpn_progress *p, const char *label, int64_t total,
     p->t_start = gpn_now();
     p->tty = isatty(STDERR_FILENO);
     const char *env = getenv("GPN_PROGRESS");
-    p->enabled = !(env && !strcmp(env, "0"));
+    /* Off with GPN_PROGRESS=0 and when the log level hides info (-q). */
+    p->enabled = !(env && !strcmp(env, "0")) && gpn_log_get_level() <= GPN_LOG_INFO;
     p->last_decile = -1;
 }
 
