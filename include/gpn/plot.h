@@ -6,7 +6,7 @@
  * ("nice" 1-2-5 ticks, grid, tick labels), title, axis labels and a legend;
  * each panel holds line series drawn anti-aliased (Wu's algorithm) with a
  * dot at every point. Text uses an embedded DejaVu Sans 11 px coverage font
- * (src/sdm/plot_font.c), so no font library is needed at run time.
+ * (include/gpn/font.h), so no font library is needed at run time.
  *
  * Pixel layout: RGB, 8 bits per channel, rows top to bottom:
  * rgb[(row * width + col) * 3 + channel].

@@ -22,7 +22,11 @@
  *
  * - Statements are prepared per call and finalized before returning: the
  *   catalog answers a few queries per request, and a statement cache would
- *   tie statement lifetimes to the connection for no measurable gain.
+ *   tie statement lifetimes to the connection for no measurable gain. Each
+ *   public function states only its SQL and bindings; the statement helpers
+ *   (query_one, query_value, query_list, step_done, run_write) step, read
+ *   rows through a row reader (species_row, habitat_row, ...), finalize and
+ *   map errors the same way everywhere.
  *
  * - Layer versions live in their own table (layer_versions) that is never
  *   deleted from, so removing a layer and adding it again still yields a
@@ -36,6 +40,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +203,164 @@ static double col_real_or_nan(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
+/* ==== statement helpers ================================================== */
+
+/* Copies the current row of a statement into dst (a struct of the caller's
+ * choosing); returns 0, or GPN_ENOMEM when it had to allocate and could not. */
+typedef int (*row_reader)(sqlite3_stmt *st, void *dst);
+
+/* Binds s to ?i, or SQL NULL when s is NULL (borrowed until finalize). */
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    return s ? bind_text(st, i, s) : sqlite3_bind_null(st, i);
+}
+
+/* Prepares sql with ?1 bound to the string s (borrowed until finalize). */
+static int prep_text(struct gpn_catalog *cat, const char *sql, const char *s, sqlite3_stmt **st,
+                     struct gpn_err *err, const char *fn)
+{
+    int rc = prep(cat, sql, st, err, fn);
+    if (rc == 0) bind_text(*st, 1, s);
+    return rc;
+}
+
+/* Prepares sql with ?1 bound to the integer v. */
+static int prep_i64(struct gpn_catalog *cat, const char *sql, int64_t v, sqlite3_stmt **st, struct gpn_err *err,
+                    const char *fn)
+{
+    int rc = prep(cat, sql, st, err, fn);
+    if (rc == 0) sqlite3_bind_int64(*st, 1, v);
+    return rc;
+}
+
+/* Steps a bound write statement to completion; when it returns a row
+ * (INSERT ... RETURNING), its first column goes to *returned (may be NULL).
+ * Returns 0 or the mapped SQLite error. The statement stays prepared (the
+ * caller resets or finalizes it). */
+static int step_done(struct gpn_catalog *cat, sqlite3_stmt *st, int64_t *returned, struct gpn_err *err,
+                     const char *fn)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (returned) *returned = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+    }
+    return rc == SQLITE_DONE ? 0 : db_fail(cat, err, fn, rc);
+}
+
+/* step_done, then finalizes st. */
+static int run_write(struct gpn_catalog *cat, sqlite3_stmt *st, int64_t *returned, struct gpn_err *err,
+                     const char *fn)
+{
+    int rc = step_done(cat, st, returned, err, fn);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Steps a bound query once, reads its first row (if any) into out with
+ * read, and finalizes st. Returns 0 with *found set, or an error. */
+static int query_first(struct gpn_catalog *cat, sqlite3_stmt *st, row_reader read, void *out, int *found,
+                       struct gpn_err *err, const char *fn)
+{
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW) {
+        rc = read(st, out);
+        if (rc) rc = gpn_err_set(err, rc, "%s: out of memory", fn);
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = db_fail(cat, err, fn, rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* A query for one record: query_first, and GPN_ENOTFOUND with the message
+ * "FN: <notfound, formatted>" when there is no row. Finalizes st. */
+static int query_one(struct gpn_catalog *cat, sqlite3_stmt *st, row_reader read, void *out, struct gpn_err *err,
+                     const char *fn, const char *notfound, ...) GPN_PRINTF(7, 8);
+static int query_one(struct gpn_catalog *cat, sqlite3_stmt *st, row_reader read, void *out, struct gpn_err *err,
+                     const char *fn, const char *notfound, ...)
+{
+    int found, rc = query_first(cat, st, read, out, &found, err, fn);
+    if (rc || found) return rc;
+    va_list ap;
+    va_start(ap, notfound);
+    gpn_err_setv(err, GPN_ENOTFOUND, notfound, ap);
+    va_end(ap);
+    if (err) gpn_err_prefix(err, "%s", fn);
+    return GPN_ENOTFOUND;
+}
+
+/* A query that always yields a row (count(*), PRAGMA): reads it into out;
+ * no row at all is a database error. Finalizes st. */
+static int query_value(struct gpn_catalog *cat, sqlite3_stmt *st, row_reader read, void *out, struct gpn_err *err,
+                       const char *fn)
+{
+    int found, rc = query_first(cat, st, read, out, &found, err, fn);
+    if (rc == 0 && !found) rc = db_fail(cat, err, fn, SQLITE_DONE);
+    return rc;
+}
+
+static int read_i64(sqlite3_stmt *st, void *dst)
+{
+    *(int64_t *)dst = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static int read_int(sqlite3_stmt *st, void *dst)
+{
+    *(int *)dst = sqlite3_column_int(st, 0);
+    return 0;
+}
+
+/* Grows *arr (elements of size esz) to hold at least need elements. */
+static int grow(void **arr, size_t *cap, size_t need, size_t esz)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need) nc *= 2;
+    if (nc > SIZE_MAX / esz) return GPN_ENOMEM;
+    void *p = realloc(*arr, nc * esz);
+    if (!p) return GPN_ENOMEM;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+/* Reads every row of a bound query into a malloc'ed array of esz-byte
+ * records (*out, *n; caller frees; NULL and 0 for no rows) and finalizes
+ * st. On failure *out = NULL, *n = 0. */
+static int query_list(struct gpn_catalog *cat, sqlite3_stmt *st, row_reader read, size_t esz, void **out,
+                      size_t *n, struct gpn_err *err, const char *fn)
+{
+    void *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (grow(&arr, &cap, cnt + 1, esz) || read(st, (char *)arr + cnt * esz)) {
+            rc = gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
+            goto fail;
+        }
+        cnt++;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(cat, err, fn, rc);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = arr;
+    *n = cnt;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    free(arr);
+    return rc;
+}
+
 /* Runs a statement without results (constant SQL only). */
 static int exec_sql(struct gpn_catalog *cat, const char *sql, struct gpn_err *err, const char *fn)
 {
@@ -224,23 +387,22 @@ static int check_len(const char *s, size_t n, const char *fn, const char *what, 
     return 0;
 }
 
+/* Row reader: 1 when column 0 names a JSON object or array type. */
+static int read_json_container(sqlite3_stmt *st, void *dst)
+{
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    *(int *)dst = t && (!strcmp((const char *)t, "object") || !strcmp((const char *)t, "array"));
+    return 0;
+}
+
 /* Validates that json is an object or array (SQLite's JSON functions). */
 static int check_json(struct gpn_catalog *cat, const char *json, const char *fn, const char *what,
                       struct gpn_err *err)
 {
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END", &st, err, fn);
-    if (rc) return rc;
-    bind_text(st, 1, json);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        rc = db_fail(cat, err, fn, rc);
-        sqlite3_finalize(st);
-        return rc;
-    }
-    const unsigned char *t = sqlite3_column_text(st, 0);
-    int ok = t && (!strcmp((const char *)t, "object") || !strcmp((const char *)t, "array"));
-    sqlite3_finalize(st);
+    int ok = 0;
+    int rc = prep_text(cat, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END", json, &st, err, fn);
+    if (rc || (rc = query_value(cat, st, read_json_container, &ok, err, fn))) return rc;
     if (!ok) return gpn_err_set(err, GPN_EINVAL, "%s: %s is not a JSON object or array", fn, what);
     return 0;
 }
@@ -268,16 +430,7 @@ static int read_user_version(struct gpn_catalog *cat, int *v, struct gpn_err *er
 {
     sqlite3_stmt *st;
     int rc = prep(cat, "PRAGMA user_version", &st, err, fn);
-    if (rc) return rc;
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        rc = db_fail(cat, err, fn, rc);
-        sqlite3_finalize(st);
-        return rc;
-    }
-    *v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return 0;
+    return rc ? rc : query_value(cat, st, read_int, v, err, fn);
 }
 
 static int migrate(struct gpn_catalog *cat, struct gpn_err *err)
@@ -526,8 +679,10 @@ static void species_bind(sqlite3_stmt *st, const struct gpn_species *sp)
     bind_text(st, 15, sp->sources);
 }
 
-static void species_row(sqlite3_stmt *st, struct gpn_species *sp)
+/* Row reader of SPECIES_COLS into a struct gpn_species. */
+static int species_row(sqlite3_stmt *st, void *dst)
 {
+    struct gpn_species *sp = dst;
     gpn_species_init(sp);
     sp->id = sqlite3_column_int64(st, 0);
     col_text(st, 1, sp->scientific_name, sizeof sp->scientific_name);
@@ -544,6 +699,7 @@ static void species_row(sqlite3_stmt *st, struct gpn_species *sp)
     sp->geoplant_id = col_opt_i64(st, 12, -1);
     sp->gbif_key = col_opt_i64(st, 13, -1);
     col_text(st, 14, sp->sources, sizeof sp->sources);
+    return 0;
 }
 
 #define SPECIES_UPSERT_SET                                                                             \
@@ -564,19 +720,11 @@ static const char SQL_SPECIES_UPSERT_NAME[] =
 static int species_step_upsert(struct gpn_catalog *cat, sqlite3_stmt *st, const struct gpn_species *sp,
                                int64_t *id_out, struct gpn_err *err, const char *fn)
 {
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        if (id_out) *id_out = sqlite3_column_int64(st, 0);
-        rc = sqlite3_step(st);
-    }
-    if (rc != SQLITE_DONE) {
-        int code = db_fail(cat, err, fn, rc);
-        if (code == GPN_EEXISTS)
-            gpn_err_set(err, code, "%s: species '%s' already exists under another id (or its GeoPlant id %lld is taken)",
-                        fn, sp->scientific_name, (long long)sp->geoplant_id);
-        return code;
-    }
-    return 0;
+    int rc = step_done(cat, st, id_out, err, fn);
+    if (rc == GPN_EEXISTS)
+        gpn_err_set(err, rc, "%s: species '%s' already exists under another id (or its GeoPlant id %lld is taken)",
+                    fn, sp->scientific_name, (long long)sp->geoplant_id);
+    return rc;
 }
 
 int gpn_catalog_species_upsert(struct gpn_catalog *cat, const struct gpn_species *sp, int64_t *id_out,
@@ -593,33 +741,12 @@ int gpn_catalog_species_upsert(struct gpn_catalog *cat, const struct gpn_species
     return rc;
 }
 
-/* Runs a one-row species query with ?1 bound by the caller. */
-static int species_one(struct gpn_catalog *cat, sqlite3_stmt *st, struct gpn_species *out, struct gpn_err *err,
-                       const char *fn, const char *what)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        species_row(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no species %s", fn, what);
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int gpn_catalog_species_get(struct gpn_catalog *cat, int64_t id, struct gpn_species *out, struct gpn_err *err)
 {
     static const char fn[] = "gpn_catalog_species_get";
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT " SPECIES_COLS " FROM species WHERE id = ?1", &st, err, fn);
-    if (rc) return rc;
-    sqlite3_bind_int64(st, 1, id);
-    char what[48];
-    snprintf(what, sizeof what, "with id %lld", (long long)id);
-    return species_one(cat, st, out, err, fn, what);
+    int rc = prep_i64(cat, "SELECT " SPECIES_COLS " FROM species WHERE id = ?1", id, &st, err, fn);
+    return rc ? rc : query_one(cat, st, species_row, out, err, fn, "no species with id %lld", (long long)id);
 }
 
 int gpn_catalog_species_find(struct gpn_catalog *cat, const char *name, struct gpn_species *out,
@@ -628,12 +755,9 @@ int gpn_catalog_species_find(struct gpn_catalog *cat, const char *name, struct g
     static const char fn[] = "gpn_catalog_species_find";
     if (!name) return gpn_err_set(err, GPN_EINVAL, "%s: NULL name", fn);
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT " SPECIES_COLS " FROM species WHERE scientific_name = ?1", &st, err, fn);
-    if (rc) return rc;
-    bind_text(st, 1, name);
-    char what[GPN_SPECIES_NAME_MAX + 16];
-    snprintf(what, sizeof what, "named '%.*s'", GPN_SPECIES_NAME_MAX, name);
-    return species_one(cat, st, out, err, fn, what);
+    int rc = prep_text(cat, "SELECT " SPECIES_COLS " FROM species WHERE scientific_name = ?1", name, &st, err, fn);
+    return rc ? rc
+              : query_one(cat, st, species_row, out, err, fn, "no species named '%.*s'", GPN_SPECIES_NAME_MAX, name);
 }
 
 int gpn_catalog_species_find_geoplant(struct gpn_catalog *cat, int64_t geoplant_id, struct gpn_species *out,
@@ -641,26 +765,10 @@ int gpn_catalog_species_find_geoplant(struct gpn_catalog *cat, int64_t geoplant_
 {
     static const char fn[] = "gpn_catalog_species_find_geoplant";
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT " SPECIES_COLS " FROM species WHERE geoplant_id = ?1", &st, err, fn);
-    if (rc) return rc;
-    sqlite3_bind_int64(st, 1, geoplant_id);
-    char what[48];
-    snprintf(what, sizeof what, "with GeoPlant id %lld", (long long)geoplant_id);
-    return species_one(cat, st, out, err, fn, what);
-}
-
-/* Grows *arr (elements of size esz) to hold at least need elements. */
-static int grow(void **arr, size_t *cap, size_t need, size_t esz)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    while (nc < need) nc *= 2;
-    if (nc > SIZE_MAX / esz) return GPN_ENOMEM;
-    void *p = realloc(*arr, nc * esz);
-    if (!p) return GPN_ENOMEM;
-    *arr = p;
-    *cap = nc;
-    return 0;
+    int rc = prep_i64(cat, "SELECT " SPECIES_COLS " FROM species WHERE geoplant_id = ?1", geoplant_id, &st, err, fn);
+    return rc ? rc
+              : query_one(cat, st, species_row, out, err, fn, "no species with GeoPlant id %lld",
+                          (long long)geoplant_id);
 }
 
 int gpn_catalog_species_search(struct gpn_catalog *cat, const char *prefix, unsigned flags_all, size_t limit,
@@ -681,37 +789,19 @@ int gpn_catalog_species_search(struct gpn_catalog *cat, const char *prefix, unsi
     pat[k++] = '%';
     pat[k] = 0;
 
-    sqlite3_stmt *st = NULL;
-    struct gpn_species *arr = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc = prep(cat,
-                  "SELECT " SPECIES_COLS " FROM species WHERE scientific_name LIKE ?1 ESCAPE '\\' AND "
-                  "(" SPECIES_FLAGS_EXPR " & ?2) = ?2 ORDER BY scientific_name LIMIT ?3",
-                  &st, err, fn);
-    if (rc) goto fail;
-    bind_text(st, 1, pat);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)flags_all);
-    sqlite3_bind_int64(st, 3, limit == 0 || limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)limit);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&arr, &cap, cnt + 1, sizeof *arr)) {
-            rc = gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
-            goto fail;
-        }
-        species_row(st, &arr[cnt++]);
+    sqlite3_stmt *st;
+    void *arr = NULL;
+    int rc = prep_text(cat,
+                       "SELECT " SPECIES_COLS " FROM species WHERE scientific_name LIKE ?1 ESCAPE '\\' AND "
+                       "(" SPECIES_FLAGS_EXPR " & ?2) = ?2 ORDER BY scientific_name LIMIT ?3",
+                       pat, &st, err, fn);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)flags_all);
+        sqlite3_bind_int64(st, 3, limit == 0 || limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)limit);
+        rc = query_list(cat, st, species_row, sizeof **out, &arr, n, err, fn);
+        *out = arr;
     }
-    if (rc != SQLITE_DONE) {
-        rc = db_fail(cat, err, fn, rc);
-        goto fail;
-    }
-    sqlite3_finalize(st);
     free(pat);
-    *out = arr;
-    *n = cnt;
-    return 0;
-fail:
-    sqlite3_finalize(st);
-    free(pat);
-    free(arr);
     return rc;
 }
 
@@ -721,10 +811,9 @@ int gpn_catalog_species_foreach(struct gpn_catalog *cat, unsigned flags_all,
 {
     static const char fn[] = "gpn_catalog_species_foreach";
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT " SPECIES_COLS " FROM species WHERE (" SPECIES_FLAGS_EXPR " & ?1) = ?1 ORDER BY id",
-                  &st, err, fn);
+    int rc = prep_i64(cat, "SELECT " SPECIES_COLS " FROM species WHERE (" SPECIES_FLAGS_EXPR " & ?1) = ?1 ORDER BY id",
+                      (int64_t)flags_all, &st, err, fn);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)flags_all);
     struct gpn_species sp;
     int ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -741,18 +830,9 @@ int gpn_catalog_species_count(struct gpn_catalog *cat, unsigned flags_all, int64
 {
     static const char fn[] = "gpn_catalog_species_count";
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT count(*) FROM species WHERE (" SPECIES_FLAGS_EXPR " & ?1) = ?1", &st, err, fn);
-    if (rc) return rc;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)flags_all);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *n = sqlite3_column_int64(st, 0);
-        rc = 0;
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    int rc = prep_i64(cat, "SELECT count(*) FROM species WHERE (" SPECIES_FLAGS_EXPR " & ?1) = ?1", (int64_t)flags_all,
+                      &st, err, fn);
+    return rc ? rc : query_value(cat, st, read_i64, n, err, fn);
 }
 
 /* ---- CSV loading -------------------------------------------------------- */
@@ -799,6 +879,71 @@ static int csv_str(struct gpn_csv *csv, int col, const char *what, char *buf, si
     return 0;
 }
 
+/* Prefixes err's message with the current CSV position "PATH:LINE". */
+static void csv_where(struct gpn_csv *csv, struct gpn_err *err)
+{
+    gpn_err_prefix(err, "%s:%ld", gpn_csv_path(csv), gpn_csv_line(csv));
+}
+
+/* The frame every CSV loader shares: the open file, one write transaction
+ * (BEGIN IMMEDIATE ... COMMIT, rolled back on any error) and the prepared
+ * per-row statement. Use: csv_load_open, resolve the columns,
+ * csv_load_begin, one bind + step_done per row (count++), csv_load_end. */
+struct csv_load {
+    struct gpn_catalog *cat;
+    const char *path; /* borrowed: the caller's path, for the log line */
+    struct gpn_csv *csv;
+    sqlite3_stmt *st; /* the per-row statement; NULL before csv_load_begin */
+    int in_txn;
+    size_t count;     /* rows loaded so far */
+};
+
+/* Opens path (sep as gpn_csv_open) outside any caller transaction. On
+ * failure nothing is left open. */
+static int csv_load_open(struct csv_load *ld, struct gpn_catalog *cat, const char *path, char sep,
+                         struct gpn_err *err, const char *fn)
+{
+    memset(ld, 0, sizeof *ld);
+    ld->cat = cat;
+    ld->path = path;
+    if (cat->in_txn) return gpn_err_set(err, GPN_ESTATE, "%s: called inside an open transaction", fn);
+    return gpn_csv_open(path, sep, &ld->csv, err);
+}
+
+/* Starts the write transaction and prepares the per-row statement sql. */
+static int csv_load_begin(struct csv_load *ld, const char *sql, struct gpn_err *err, const char *fn)
+{
+    int rc = exec_sql(ld->cat, "BEGIN IMMEDIATE", err, fn);
+    if (rc) return rc;
+    ld->in_txn = 1;
+    return prep(ld->cat, sql, &ld->st, err, fn);
+}
+
+/* Readies the per-row statement for the next row's bindings. */
+static void csv_load_next_row(struct csv_load *ld)
+{
+    sqlite3_reset(ld->st);
+    sqlite3_clear_bindings(ld->st);
+}
+
+/* Ends a load: with rc == 0 commits, stores the row count in *n_loaded
+ * (may be NULL) and logs "loaded N <what> from PATH"; otherwise rolls back.
+ * Always closes the file and the statement. Returns rc or the COMMIT error. */
+static int csv_load_end(struct csv_load *ld, int rc, const char *what, size_t *n_loaded, struct gpn_err *err,
+                        const char *fn)
+{
+    sqlite3_finalize(ld->st);
+    ld->st = NULL;
+    if (rc == 0 && ld->in_txn && (rc = exec_sql(ld->cat, "COMMIT", err, fn)) == 0) ld->in_txn = 0;
+    if (ld->in_txn) sqlite3_exec(ld->cat->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == 0) {
+        if (n_loaded) *n_loaded = ld->count;
+        gpn_log_info("catalog: loaded %zu %s from %s", ld->count, what, ld->path);
+    }
+    gpn_csv_close(ld->csv);
+    return rc;
+}
+
 static const char *const SPECIES_FLAG_COLS[GPN_SPECIES_NFLAGS] = {
     "habitats_directive", "invasive", "tree", "endemic", "specialist", "alien",
 };
@@ -808,13 +953,10 @@ int gpn_catalog_species_load_csv(struct gpn_catalog *cat, const char *path, size
 {
     static const char fn[] = "gpn_catalog_species_load_csv";
     if (n_loaded) *n_loaded = 0;
-    if (cat->in_txn) return gpn_err_set(err, GPN_ESTATE, "%s: called inside an open transaction", fn);
-    struct gpn_csv *csv = NULL;
-    sqlite3_stmt *st = NULL;
-    int in_txn = 0;
-    size_t count = 0;
-    int rc = gpn_csv_open(path, ',', &csv, err);
+    struct csv_load ld;
+    int rc = csv_load_open(&ld, cat, path, ',', err, fn);
     if (rc) return rc;
+    struct gpn_csv *csv = ld.csv;
     struct species_cols c;
     if ((rc = gpn_csv_require(csv, "id", &c.id, err))) goto fail;
     if ((rc = gpn_csv_require(csv, "scientific_name", &c.name, err))) goto fail;
@@ -827,16 +969,14 @@ int gpn_catalog_species_load_csv(struct gpn_catalog *cat, const char *path, size
     c.sources = gpn_csv_col(csv, "sources");
     for (int i = 0; i < GPN_SPECIES_NFLAGS; i++) c.flag[i] = gpn_csv_col(csv, SPECIES_FLAG_COLS[i]);
 
-    if ((rc = exec_sql(cat, "BEGIN IMMEDIATE", err, fn))) goto fail;
-    in_txn = 1;
-    if ((rc = prep(cat, SQL_SPECIES_UPSERT_ID, &st, err, fn))) goto fail;
+    if ((rc = csv_load_begin(&ld, SQL_SPECIES_UPSERT_ID, err, fn))) goto fail;
     while ((rc = gpn_csv_next(csv, err)) == 1) {
         struct gpn_species sp;
         gpn_species_init(&sp);
         int64_t v;
         rc = gpn_parse_i64(gpn_csv_field(csv, c.id), 1, INT64_MAX, &sp.id, "id", err);
         if (rc) {
-            gpn_err_prefix(err, "%s:%ld", gpn_csv_path(csv), gpn_csv_line(csv));
+            csv_where(csv, err);
             goto fail;
         }
         if ((rc = csv_str(csv, c.name, "scientific_name", sp.scientific_name, sizeof sp.scientific_name, err)) ||
@@ -855,32 +995,19 @@ int gpn_catalog_species_load_csv(struct gpn_catalog *cat, const char *path, size
         if ((rc = csv_opt_i64(csv, c.geoplant_id, "geoplant_id", 0, INT64_MAX, &sp.geoplant_id, err))) goto fail;
         if ((rc = csv_opt_i64(csv, c.gbif_key, "gbif_key", 0, INT64_MAX, &sp.gbif_key, err))) goto fail;
         if ((rc = species_validate(&sp, fn, err))) {
-            gpn_err_prefix(err, "%s:%ld", gpn_csv_path(csv), gpn_csv_line(csv));
+            csv_where(csv, err);
             goto fail;
         }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        species_bind(st, &sp);
-        if ((rc = species_step_upsert(cat, st, &sp, NULL, err, fn))) {
-            gpn_err_prefix(err, "%s:%ld", gpn_csv_path(csv), gpn_csv_line(csv));
+        csv_load_next_row(&ld);
+        species_bind(ld.st, &sp);
+        if ((rc = species_step_upsert(cat, ld.st, &sp, NULL, err, fn))) {
+            csv_where(csv, err);
             goto fail;
         }
-        count++;
+        ld.count++;
     }
-    if (rc < 0) goto fail;
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((rc = exec_sql(cat, "COMMIT", err, fn))) goto fail;
-    in_txn = 0;
-    gpn_csv_close(csv);
-    if (n_loaded) *n_loaded = count;
-    gpn_log_info("catalog: loaded %zu species from %s", count, path);
-    return 0;
 fail:
-    sqlite3_finalize(st);
-    if (in_txn) sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
-    gpn_csv_close(csv);
-    return rc;
+    return csv_load_end(&ld, rc, "species", n_loaded, err, fn); /* rc: 0 at end of file */
 }
 
 /* ==== habitats =========================================================== */
@@ -919,11 +1046,24 @@ int gpn_habitat_code_ancestor(const char *code, int level, char *buf, size_t n, 
     return 0;
 }
 
-static int habitat_insert(struct gpn_catalog *cat, sqlite3_stmt *st, const char *code, int level,
-                          const char *parent, const char *name, struct gpn_err *err, const char *fn)
+/* Row reader of (code, level, parent, name) into a struct gpn_habitat. */
+static int habitat_row(sqlite3_stmt *st, void *dst)
 {
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    struct gpn_habitat *h = dst;
+    memset(h, 0, sizeof *h);
+    col_text(st, 0, h->code, sizeof h->code);
+    h->level = sqlite3_column_int(st, 1);
+    col_text(st, 2, h->parent, sizeof h->parent);
+    col_text(st, 3, h->name, sizeof h->name);
+    return 0;
+}
+
+/* Binds and steps the loader's habitat insert for one row. */
+static int habitat_insert(struct csv_load *ld, const char *code, int level, const char *parent, const char *name,
+                          struct gpn_err *err, const char *fn)
+{
+    sqlite3_stmt *st = ld->st;
+    csv_load_next_row(ld);
     bind_text(st, 1, code);
     sqlite3_bind_int(st, 2, level);
     if (parent && *parent)
@@ -931,8 +1071,7 @@ static int habitat_insert(struct gpn_catalog *cat, sqlite3_stmt *st, const char 
     else
         sqlite3_bind_null(st, 3);
     bind_text(st, 4, name);
-    int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(cat, err, fn, rc);
+    return step_done(ld->cat, st, NULL, err, fn);
 }
 
 /* Name given to the level-1 row "MA" when a file has MA codes but not MA:
@@ -944,22 +1083,19 @@ int gpn_catalog_habitats_load_csv(struct gpn_catalog *cat, const char *path, siz
 {
     static const char fn[] = "gpn_catalog_habitats_load_csv";
     if (n_loaded) *n_loaded = 0;
-    if (cat->in_txn) return gpn_err_set(err, GPN_ESTATE, "%s: called inside an open transaction", fn);
-    struct gpn_csv *csv = NULL;
-    sqlite3_stmt *st = NULL, *q = NULL;
-    int in_txn = 0, any_ma = 0;
-    size_t count = 0;
-    int rc = gpn_csv_open(path, 0, &csv, err);
+    struct csv_load ld;
+    sqlite3_stmt *q;
+    int any_ma = 0;
+    int rc = csv_load_open(&ld, cat, path, 0, err, fn);
     if (rc) return rc;
+    struct gpn_csv *csv = ld.csv;
     int c_code, c_name;
     if ((rc = gpn_csv_require(csv, "code", &c_code, err))) goto fail;
     if ((rc = gpn_csv_require(csv, "name", &c_name, err))) goto fail;
     int c_level = gpn_csv_col(csv, "level"), c_parent = gpn_csv_col(csv, "parent");
 
-    if ((rc = exec_sql(cat, "BEGIN IMMEDIATE", err, fn))) goto fail;
-    in_txn = 1;
-    if ((rc = prep(cat, "INSERT OR REPLACE INTO habitats (code, level, parent, name) VALUES (?1, ?2, ?3, ?4)", &st,
-                   err, fn)))
+    if ((rc = csv_load_begin(&ld, "INSERT OR REPLACE INTO habitats (code, level, parent, name) VALUES (?1, ?2, ?3, ?4)",
+                             err, fn)))
         goto fail;
     while ((rc = gpn_csv_next(csv, err)) == 1) {
         char code[GPN_HABITAT_CODE_MAX + 8], parent[GPN_HABITAT_CODE_MAX] = "", name[256];
@@ -975,7 +1111,7 @@ int gpn_catalog_habitats_load_csv(struct gpn_catalog *cat, const char *path, siz
         if (c_level >= 0 && *gpn_csv_field(csv, c_level)) {
             int given;
             if ((rc = gpn_parse_int(gpn_csv_field(csv, c_level), 1, 9, &given, "level", err))) {
-                gpn_err_prefix(err, "%s:%ld", gpn_csv_path(csv), gpn_csv_line(csv));
+                csv_where(csv, err);
                 goto fail;
             }
             if (given != level) {
@@ -1004,63 +1140,29 @@ int gpn_catalog_habitats_load_csv(struct gpn_catalog *cat, const char *path, siz
         }
         gpn_strtrim(name);
         if (!strncmp(code, "MA", 2)) any_ma = 1;
-        if ((rc = habitat_insert(cat, st, code, level, parent, name, err, fn))) goto fail;
-        count++;
+        if ((rc = habitat_insert(&ld, code, level, parent, name, err, fn))) goto fail;
+        ld.count++;
     }
     if (rc < 0) goto fail;
     if (any_ma) { /* complete the MA chain when the file stops at MA2 */
-        if ((rc = prep(cat, "INSERT OR IGNORE INTO habitats (code, level, parent, name) VALUES ('MA', 1, NULL, ?1)",
-                       &q, err, fn)))
+        if ((rc = prep_text(cat,
+                            "INSERT OR IGNORE INTO habitats (code, level, parent, name) VALUES ('MA', 1, NULL, ?1)",
+                            HABITAT_MA_NAME, &q, err, fn)))
             goto fail;
-        bind_text(q, 1, HABITAT_MA_NAME);
-        if ((rc = sqlite3_step(q)) != SQLITE_DONE) {
-            rc = db_fail(cat, err, fn, rc);
-            goto fail;
-        }
-        sqlite3_finalize(q);
-        q = NULL;
+        if ((rc = run_write(cat, q, NULL, err, fn))) goto fail;
     }
     /* Every parent must now exist. */
     if ((rc = prep(cat,
-                   "SELECT h.code, h.parent FROM habitats h WHERE h.parent IS NOT NULL AND NOT EXISTS "
+                   "SELECT h.code, h.level, h.parent, h.name FROM habitats h WHERE h.parent IS NOT NULL AND NOT EXISTS "
                    "(SELECT 1 FROM habitats p WHERE p.code = h.parent) ORDER BY h.code LIMIT 1",
                    &q, err, fn)))
         goto fail;
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        rc = gpn_err_set(err, GPN_EFORMAT, "%s: habitat %s: parent %s is missing", path,
-                         (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1));
-        goto fail;
-    }
-    if (rc != SQLITE_DONE) {
-        rc = db_fail(cat, err, fn, rc);
-        goto fail;
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((rc = exec_sql(cat, "COMMIT", err, fn))) goto fail;
-    in_txn = 0;
-    gpn_csv_close(csv);
-    if (n_loaded) *n_loaded = count;
-    gpn_log_info("catalog: loaded %zu habitats from %s", count, path);
-    return 0;
+    struct gpn_habitat orphan;
+    int found;
+    if ((rc = query_first(cat, q, habitat_row, &orphan, &found, err, fn)) == 0 && found)
+        rc = gpn_err_set(err, GPN_EFORMAT, "%s: habitat %s: parent %s is missing", path, orphan.code, orphan.parent);
 fail:
-    sqlite3_finalize(q);
-    sqlite3_finalize(st);
-    if (in_txn) sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
-    gpn_csv_close(csv);
-    return rc;
-}
-
-static void habitat_row(sqlite3_stmt *st, struct gpn_habitat *h)
-{
-    memset(h, 0, sizeof *h);
-    col_text(st, 0, h->code, sizeof h->code);
-    h->level = sqlite3_column_int(st, 1);
-    col_text(st, 2, h->parent, sizeof h->parent);
-    col_text(st, 3, h->name, sizeof h->name);
+    return csv_load_end(&ld, rc, "habitats", n_loaded, err, fn);
 }
 
 int gpn_catalog_habitat_get(struct gpn_catalog *cat, const char *code, struct gpn_habitat *out,
@@ -1069,20 +1171,8 @@ int gpn_catalog_habitat_get(struct gpn_catalog *cat, const char *code, struct gp
     static const char fn[] = "gpn_catalog_habitat_get";
     if (!code) return gpn_err_set(err, GPN_EINVAL, "%s: NULL code", fn);
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT code, level, parent, name FROM habitats WHERE code = ?1", &st, err, fn);
-    if (rc) return rc;
-    bind_text(st, 1, code);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        habitat_row(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no habitat with code '%.32s'", fn, code);
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    int rc = prep_text(cat, "SELECT code, level, parent, name FROM habitats WHERE code = ?1", code, &st, err, fn);
+    return rc ? rc : query_one(cat, st, habitat_row, out, err, fn, "no habitat with code '%.32s'", code);
 }
 
 int gpn_catalog_habitats_list(struct gpn_catalog *cat, int level, struct gpn_habitat **out, size_t *n,
@@ -1092,30 +1182,13 @@ int gpn_catalog_habitats_list(struct gpn_catalog *cat, int level, struct gpn_hab
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT code, level, parent, name FROM habitats WHERE ?1 = 0 OR level = ?1 ORDER BY code", &st,
-                  err, fn);
+    int rc = prep_i64(cat, "SELECT code, level, parent, name FROM habitats WHERE ?1 = 0 OR level = ?1 ORDER BY code",
+                      level, &st, err, fn);
     if (rc) return rc;
-    sqlite3_bind_int(st, 1, level);
-    struct gpn_habitat *arr = NULL;
-    size_t cap = 0, cnt = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&arr, &cap, cnt + 1, sizeof *arr)) {
-            sqlite3_finalize(st);
-            free(arr);
-            return gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
-        }
-        habitat_row(st, &arr[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        rc = db_fail(cat, err, fn, rc);
-        sqlite3_finalize(st);
-        free(arr);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    void *arr = NULL;
+    rc = query_list(cat, st, habitat_row, sizeof **out, &arr, n, err, fn);
     *out = arr;
-    *n = cnt;
-    return 0;
+    return rc;
 }
 
 int gpn_catalog_habitat_chain(struct gpn_catalog *cat, const char *code,
@@ -1138,18 +1211,8 @@ int gpn_catalog_habitats_count(struct gpn_catalog *cat, int level, int64_t *n, s
 {
     static const char fn[] = "gpn_catalog_habitats_count";
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT count(*) FROM habitats WHERE ?1 = 0 OR level = ?1", &st, err, fn);
-    if (rc) return rc;
-    sqlite3_bind_int(st, 1, level);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *n = sqlite3_column_int64(st, 0);
-        rc = 0;
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    int rc = prep_i64(cat, "SELECT count(*) FROM habitats WHERE ?1 = 0 OR level = ?1", level, &st, err, fn);
+    return rc ? rc : query_value(cat, st, read_i64, n, err, fn);
 }
 
 /* ==== layers ============================================================= */
@@ -1199,8 +1262,10 @@ static int layer_group_index(const unsigned char *s)
     return GPN_LAYER_OTHER;
 }
 
-static void layer_row(sqlite3_stmt *st, struct gpn_layer *l)
+/* Row reader of LAYER_COLS into a struct gpn_layer. */
+static int layer_row(sqlite3_stmt *st, void *dst)
 {
+    struct gpn_layer *l = dst;
     memset(l, 0, sizeof *l);
     col_text(st, 0, l->name, sizeof l->name);
     col_text(st, 1, l->title, sizeof l->title);
@@ -1215,6 +1280,7 @@ static void layer_row(sqlite3_stmt *st, struct gpn_layer *l)
     l->nodata = l->has_nodata ? col_real_or_nan(st, 13) : 0.0; /* NaN nodata is stored as NULL */
     l->updated_at = sqlite3_column_int64(st, 14);
     l->version = sqlite3_column_int64(st, 15);
+    return 0;
 }
 
 static int bind_real_or_null(sqlite3_stmt *st, int i, double v)
@@ -1243,21 +1309,11 @@ int gpn_catalog_layer_add(struct gpn_catalog *cat, const struct gpn_layer *layer
     sqlite3_stmt *st = NULL;
     int64_t version = 0;
     if ((rc = sp_begin(cat, err, fn))) return rc;
-    rc = prep(cat,
-              "INSERT INTO layer_versions (name, version) VALUES (?1, 1) "
-              "ON CONFLICT (name) DO UPDATE SET version = version + 1 RETURNING version",
-              &st, err, fn);
-    if (rc) goto done;
-    bind_text(st, 1, layer->name);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        version = sqlite3_column_int64(st, 0);
-        s = sqlite3_step(st);
-    }
-    if (s != SQLITE_DONE) {
-        rc = db_fail(cat, err, fn, s);
-        goto done;
-    }
+    rc = prep_text(cat,
+                   "INSERT INTO layer_versions (name, version) VALUES (?1, 1) "
+                   "ON CONFLICT (name) DO UPDATE SET version = version + 1 RETURNING version",
+                   layer->name, &st, err, fn);
+    if (rc || (rc = step_done(cat, st, &version, err, fn))) goto done;
     sqlite3_finalize(st);
     st = NULL;
     rc = prep(cat,
@@ -1288,8 +1344,7 @@ int gpn_catalog_layer_add(struct gpn_catalog *cat, const struct gpn_layer *layer
     sqlite3_bind_int64(st, 15, (sqlite3_int64)time(NULL));
     sqlite3_bind_int64(st, 16, version);
     bind_text(st, 17, meta);
-    s = sqlite3_step(st);
-    if (s != SQLITE_DONE) rc = db_fail(cat, err, fn, s);
+    rc = step_done(cat, st, NULL, err, fn);
 done:
     sqlite3_finalize(st);
     rc = sp_end(cat, rc, err, fn);
@@ -1302,20 +1357,18 @@ int gpn_catalog_layer_get(struct gpn_catalog *cat, const char *name, struct gpn_
     static const char fn[] = "gpn_catalog_layer_get";
     if (!name) return gpn_err_set(err, GPN_EINVAL, "%s: NULL name", fn);
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT " LAYER_COLS " FROM layers WHERE name = ?1", &st, err, fn);
-    if (rc) return rc;
-    bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        layer_row(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no layer named '%.*s'", fn, GPN_LAYER_NAME_MAX, name);
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    int rc = prep_text(cat, "SELECT " LAYER_COLS " FROM layers WHERE name = ?1", name, &st, err, fn);
+    return rc ? rc
+              : query_one(cat, st, layer_row, out, err, fn, "no layer named '%.*s'", GPN_LAYER_NAME_MAX, name);
+}
+
+/* Row reader: a malloc'ed copy of column 0 ("{}" for NULL) into *(char **)dst. */
+static int read_strdup(sqlite3_stmt *st, void *dst)
+{
+    const unsigned char *s = sqlite3_column_text(st, 0);
+    char *copy = strdup(s ? (const char *)s : "{}");
+    *(char **)dst = copy;
+    return copy ? 0 : GPN_ENOMEM;
 }
 
 int gpn_catalog_layer_metadata(struct gpn_catalog *cat, const char *name, char **json, struct gpn_err *err)
@@ -1324,21 +1377,9 @@ int gpn_catalog_layer_metadata(struct gpn_catalog *cat, const char *name, char *
     *json = NULL;
     if (!name) return gpn_err_set(err, GPN_EINVAL, "%s: NULL name", fn);
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT metadata FROM layers WHERE name = ?1", &st, err, fn);
-    if (rc) return rc;
-    bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *s = sqlite3_column_text(st, 0);
-        *json = strdup(s ? (const char *)s : "{}");
-        rc = *json ? 0 : gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
-    } else if (rc == SQLITE_DONE) {
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no layer named '%.*s'", fn, GPN_LAYER_NAME_MAX, name);
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    int rc = prep_text(cat, "SELECT metadata FROM layers WHERE name = ?1", name, &st, err, fn);
+    return rc ? rc
+              : query_one(cat, st, read_strdup, json, err, fn, "no layer named '%.*s'", GPN_LAYER_NAME_MAX, name);
 }
 
 int gpn_catalog_layers_list(struct gpn_catalog *cat, int group, struct gpn_layer **out, size_t *n,
@@ -1357,30 +1398,11 @@ int gpn_catalog_layers_list(struct gpn_catalog *cat, int group, struct gpn_layer
                   "ELSE 7 END, name",
                   &st, err, fn);
     if (rc) return rc;
-    if (group >= 0)
-        bind_text(st, 1, LAYER_GROUPS[group]);
-    else
-        sqlite3_bind_null(st, 1);
-    struct gpn_layer *arr = NULL;
-    size_t cap = 0, cnt = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&arr, &cap, cnt + 1, sizeof *arr)) {
-            sqlite3_finalize(st);
-            free(arr);
-            return gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
-        }
-        layer_row(st, &arr[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        rc = db_fail(cat, err, fn, rc);
-        sqlite3_finalize(st);
-        free(arr);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    bind_text_or_null(st, 1, group >= 0 ? LAYER_GROUPS[group] : NULL);
+    void *arr = NULL;
+    rc = query_list(cat, st, layer_row, sizeof **out, &arr, n, err, fn);
     *out = arr;
-    *n = cnt;
-    return 0;
+    return rc;
 }
 
 int gpn_catalog_layer_remove(struct gpn_catalog *cat, const char *name, struct gpn_err *err)
@@ -1388,18 +1410,11 @@ int gpn_catalog_layer_remove(struct gpn_catalog *cat, const char *name, struct g
     static const char fn[] = "gpn_catalog_layer_remove";
     if (!name) return gpn_err_set(err, GPN_EINVAL, "%s: NULL name", fn);
     sqlite3_stmt *st;
-    int rc = prep(cat, "DELETE FROM layers WHERE name = ?1", &st, err, fn);
-    if (rc) return rc;
-    bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        rc = db_fail(cat, err, fn, rc);
-    else if (sqlite3_changes(cat->db) == 0)
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no layer named '%.*s'", fn, GPN_LAYER_NAME_MAX, name);
-    else
-        rc = 0;
-    sqlite3_finalize(st);
-    return rc;
+    int rc = prep_text(cat, "DELETE FROM layers WHERE name = ?1", name, &st, err, fn);
+    if (rc || (rc = run_write(cat, st, NULL, err, fn))) return rc;
+    if (sqlite3_changes(cat->db) == 0)
+        return gpn_err_set(err, GPN_ENOTFOUND, "%s: no layer named '%.*s'", fn, GPN_LAYER_NAME_MAX, name);
+    return 0;
 }
 
 /* ==== tiles ============================================================== */
@@ -1455,19 +1470,19 @@ int gpn_catalog_tile_set(struct gpn_catalog *cat, const char *tile_id, enum gpn_
     bind_text(st, 2, TILE_STATES[state]);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
     bind_text(st, 4, msg);
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? 0 : db_fail(cat, err, fn, rc);
-    sqlite3_finalize(st);
-    return rc;
+    return run_write(cat, st, NULL, err, fn);
 }
 
-static void tile_row(sqlite3_stmt *st, struct gpn_tile_status *t)
+/* Row reader of (tile_id, state, updated_at, message) into a struct gpn_tile_status. */
+static int tile_row(sqlite3_stmt *st, void *dst)
 {
+    struct gpn_tile_status *t = dst;
     memset(t, 0, sizeof *t);
     col_text(st, 0, t->tile_id, sizeof t->tile_id);
     t->state = (enum gpn_tile_state)tile_state_index(sqlite3_column_text(st, 1));
     t->updated_at = sqlite3_column_int64(st, 2);
     col_text(st, 3, t->message, sizeof t->message);
+    return 0;
 }
 
 int gpn_catalog_tile_get(struct gpn_catalog *cat, const char *tile_id, struct gpn_tile_status *out,
@@ -1476,20 +1491,11 @@ int gpn_catalog_tile_get(struct gpn_catalog *cat, const char *tile_id, struct gp
     static const char fn[] = "gpn_catalog_tile_get";
     if (!tile_id) return gpn_err_set(err, GPN_EINVAL, "%s: NULL tile id", fn);
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT tile_id, state, updated_at, message FROM tiles WHERE tile_id = ?1", &st, err, fn);
-    if (rc) return rc;
-    bind_text(st, 1, tile_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        tile_row(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no state recorded for tile '%.*s'", fn, GPN_TILE_ID_MAX, tile_id);
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    int rc = prep_text(cat, "SELECT tile_id, state, updated_at, message FROM tiles WHERE tile_id = ?1", tile_id, &st,
+                       err, fn);
+    return rc ? rc
+              : query_one(cat, st, tile_row, out, err, fn, "no state recorded for tile '%.*s'", GPN_TILE_ID_MAX,
+                          tile_id);
 }
 
 int gpn_catalog_tiles_list(struct gpn_catalog *cat, int state, struct gpn_tile_status **out, size_t *n,
@@ -1505,30 +1511,11 @@ int gpn_catalog_tiles_list(struct gpn_catalog *cat, int state, struct gpn_tile_s
                   "ORDER BY tile_id",
                   &st, err, fn);
     if (rc) return rc;
-    if (state >= 0)
-        bind_text(st, 1, TILE_STATES[state]);
-    else
-        sqlite3_bind_null(st, 1);
-    struct gpn_tile_status *arr = NULL;
-    size_t cap = 0, cnt = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&arr, &cap, cnt + 1, sizeof *arr)) {
-            sqlite3_finalize(st);
-            free(arr);
-            return gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
-        }
-        tile_row(st, &arr[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        rc = db_fail(cat, err, fn, rc);
-        sqlite3_finalize(st);
-        free(arr);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    bind_text_or_null(st, 1, state >= 0 ? TILE_STATES[state] : NULL);
+    void *arr = NULL;
+    rc = query_list(cat, st, tile_row, sizeof **out, &arr, n, err, fn);
     *out = arr;
-    *n = cnt;
-    return 0;
+    return rc;
 }
 
 int gpn_catalog_tiles_count(struct gpn_catalog *cat, int64_t counts[GPN_TILE_NSTATES], struct gpn_err *err)
@@ -1563,8 +1550,10 @@ int gpn_model_kind_parse(const char *s, enum gpn_model_kind *out, struct gpn_err
 
 #define MODEL_COLS "id, kind, path, config, metrics, created_at"
 
-static void model_row(sqlite3_stmt *st, struct gpn_model_run *m)
+/* Row reader of MODEL_COLS into a struct gpn_model_run. */
+static int model_row(sqlite3_stmt *st, void *dst)
 {
+    struct gpn_model_run *m = dst;
     memset(m, 0, sizeof *m);
     m->id = sqlite3_column_int64(st, 0);
     const unsigned char *k = sqlite3_column_text(st, 1);
@@ -1573,6 +1562,7 @@ static void model_row(sqlite3_stmt *st, struct gpn_model_run *m)
     col_text(st, 3, m->config, sizeof m->config);
     col_text(st, 4, m->metrics, sizeof m->metrics);
     m->created_at = sqlite3_column_int64(st, 5);
+    return 0;
 }
 
 static int model_json_check(struct gpn_catalog *cat, const char *json, const char *fn, const char *what,
@@ -1606,14 +1596,7 @@ int gpn_catalog_model_run_add(struct gpn_catalog *cat, enum gpn_model_kind kind,
     bind_text(st, 3, cfg);
     bind_text(st, 4, met);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        if (id_out) *id_out = sqlite3_column_int64(st, 0);
-        s = sqlite3_step(st);
-    }
-    rc = s == SQLITE_DONE ? 0 : db_fail(cat, err, fn, s);
-    sqlite3_finalize(st);
-    return rc;
+    return run_write(cat, st, id_out, err, fn);
 }
 
 int gpn_catalog_model_run_set_metrics(struct gpn_catalog *cat, int64_t id, const char *metrics_json,
@@ -1624,34 +1607,12 @@ int gpn_catalog_model_run_set_metrics(struct gpn_catalog *cat, int64_t id, const
     int rc = model_json_check(cat, met, fn, "metrics", err);
     if (rc) return rc;
     sqlite3_stmt *st;
-    if ((rc = prep(cat, "UPDATE model_runs SET metrics = ?2 WHERE id = ?1", &st, err, fn))) return rc;
-    sqlite3_bind_int64(st, 1, id);
+    if ((rc = prep_i64(cat, "UPDATE model_runs SET metrics = ?2 WHERE id = ?1", id, &st, err, fn))) return rc;
     bind_text(st, 2, met);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        rc = db_fail(cat, err, fn, rc);
-    else if (sqlite3_changes(cat->db) == 0)
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no model run %lld", fn, (long long)id);
-    else
-        rc = 0;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int model_one(struct gpn_catalog *cat, sqlite3_stmt *st, struct gpn_model_run *out, struct gpn_err *err,
-                     const char *fn, const char *what)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        model_row(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = gpn_err_set(err, GPN_ENOTFOUND, "%s: no model run %s", fn, what);
-    } else {
-        rc = db_fail(cat, err, fn, rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    if ((rc = run_write(cat, st, NULL, err, fn))) return rc;
+    if (sqlite3_changes(cat->db) == 0)
+        return gpn_err_set(err, GPN_ENOTFOUND, "%s: no model run %lld", fn, (long long)id);
+    return 0;
 }
 
 int gpn_catalog_model_run_get(struct gpn_catalog *cat, int64_t id, struct gpn_model_run *out,
@@ -1659,12 +1620,8 @@ int gpn_catalog_model_run_get(struct gpn_catalog *cat, int64_t id, struct gpn_mo
 {
     static const char fn[] = "gpn_catalog_model_run_get";
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT " MODEL_COLS " FROM model_runs WHERE id = ?1", &st, err, fn);
-    if (rc) return rc;
-    sqlite3_bind_int64(st, 1, id);
-    char what[40];
-    snprintf(what, sizeof what, "%lld", (long long)id);
-    return model_one(cat, st, out, err, fn, what);
+    int rc = prep_i64(cat, "SELECT " MODEL_COLS " FROM model_runs WHERE id = ?1", id, &st, err, fn);
+    return rc ? rc : query_one(cat, st, model_row, out, err, fn, "no model run %lld", (long long)id);
 }
 
 int gpn_catalog_model_run_latest(struct gpn_catalog *cat, enum gpn_model_kind kind, struct gpn_model_run *out,
@@ -1673,13 +1630,9 @@ int gpn_catalog_model_run_latest(struct gpn_catalog *cat, enum gpn_model_kind ki
     static const char fn[] = "gpn_catalog_model_run_latest";
     if (!gpn_model_kind_name(kind)) return gpn_err_set(err, GPN_EINVAL, "%s: invalid kind %d", fn, (int)kind);
     sqlite3_stmt *st;
-    int rc = prep(cat, "SELECT " MODEL_COLS " FROM model_runs WHERE kind = ?1 ORDER BY id DESC LIMIT 1", &st, err,
-                  fn);
-    if (rc) return rc;
-    bind_text(st, 1, MODEL_KINDS[kind]);
-    char what[32];
-    snprintf(what, sizeof what, "of kind %s", MODEL_KINDS[kind]);
-    return model_one(cat, st, out, err, fn, what);
+    int rc = prep_text(cat, "SELECT " MODEL_COLS " FROM model_runs WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+                       MODEL_KINDS[kind], &st, err, fn);
+    return rc ? rc : query_one(cat, st, model_row, out, err, fn, "no model run of kind %s", MODEL_KINDS[kind]);
 }
 
 int gpn_catalog_model_runs_list(struct gpn_catalog *cat, int kind, struct gpn_model_run **out, size_t *n,
@@ -1693,28 +1646,9 @@ int gpn_catalog_model_runs_list(struct gpn_catalog *cat, int kind, struct gpn_mo
     int rc = prep(cat, "SELECT " MODEL_COLS " FROM model_runs WHERE ?1 IS NULL OR kind = ?1 ORDER BY id", &st, err,
                   fn);
     if (rc) return rc;
-    if (kind >= 0)
-        bind_text(st, 1, MODEL_KINDS[kind]);
-    else
-        sqlite3_bind_null(st, 1);
-    struct gpn_model_run *arr = NULL;
-    size_t cap = 0, cnt = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&arr, &cap, cnt + 1, sizeof *arr)) {
-            sqlite3_finalize(st);
-            free(arr);
-            return gpn_err_set(err, GPN_ENOMEM, "%s: out of memory", fn);
-        }
-        model_row(st, &arr[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        rc = db_fail(cat, err, fn, rc);
-        sqlite3_finalize(st);
-        free(arr);
-        return rc;
-    }
-    sqlite3_finalize(st);
+    bind_text_or_null(st, 1, kind >= 0 ? MODEL_KINDS[kind] : NULL);
+    void *arr = NULL;
+    rc = query_list(cat, st, model_row, sizeof **out, &arr, n, err, fn);
     *out = arr;
-    *n = cnt;
-    return 0;
+    return rc;
 }

@@ -9,7 +9,7 @@
  *     labels at the minimum, quarters and maximum of the range;
  *   - CLASSES: one swatch per class with "code name";
  *   - PRESENCE: a swatch "present" (and "absent" when absences are drawn).
- * Text uses the anti-aliased DejaVu Sans masks of tables.c.
+ * Text uses the anti-aliased DejaVu Sans masks of the shared font (font.h).
  *
  * Layout (px): margin 6, title line 16, swatches 18 x 12 on 16 px rows,
  * ramp bar 18 x 255 (one row per palette entry: the bar shows every colour the map can use).
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpn/font.h"
 #include "gpn/render.h"
-#include "tables.h"
 
 #define MARGIN 6
 #define ROW_H 16
@@ -28,17 +28,9 @@
 #define SW_H 12
 #define BAR_H 255
 
-static const struct gpn__glyph *glyph(unsigned char c)
-{
-    if (c < 32 || c > 126) c = '?';
-    return &gpn__font_glyphs[c - 32];
-}
-
 int gpn_text_width(const char *text)
 {
-    int w = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) w += glyph(*p)->advance;
-    return w;
+    return gpn_font_text_width(text);
 }
 
 int gpn_text_draw(struct gpn_image *img, int x, int y, const char *text, const uint8_t rgb[3])
@@ -46,9 +38,9 @@ int gpn_text_draw(struct gpn_image *img, int x, int y, const char *text, const u
     int x0 = x;
     if (img->indexed) return 0;
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        const struct gpn__glyph *g = glyph(*p);
-        const unsigned char *m = gpn__font_data + g->offset;
-        for (int r = 0; r < GPN__FONT_H; r++) {
+        const struct gpn_glyph *g = gpn_font_glyph(*p);
+        const unsigned char *m = gpn_font_mask(g);
+        for (int r = 0; r < GPN_FONT_ROWS; r++) {
             int yy = y + r;
             if (yy < 0 || yy >= img->h) continue;
             for (int c = 0; c < g->width; c++) {
@@ -187,7 +179,7 @@ int gpn_legend_render(const struct gpn_style *s, const char *title, int width, i
             int ty = y + (int)lround((double)(bar_h - 1) * k / 4.0);
             fill_rect(out, MARGIN + SW_W, ty, 4, 1, frame);
             fmt_value(v, label, sizeof label);
-            gpn_text_draw(out, MARGIN + SW_W + 6, ty - GPN__FONT_H / 2, label, ink);
+            gpn_text_draw(out, MARGIN + SW_W + 6, ty - GPN_FONT_ROWS / 2, label, ink);
         }
         if (s->units[0]) gpn_text_draw(out, MARGIN, y + bar_h + 6, s->units, ink);
     } else {

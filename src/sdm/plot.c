@@ -5,10 +5,10 @@
  * primitives that all go through one alpha blend: filled rectangles (axes,
  * grid, legend swatches), anti-aliased lines (Xiaolin Wu's algorithm, two
  * passes one pixel apart for a 2 px stroke) and text (coverage masks of the
- * embedded font). Each panel gets a fixed frame: title above, tick labels
- * left and below, axis labels at the left end of the title row (y) and
- * under the ticks (x), legend in the upper or lower right corner of the plot
- * area, whichever covers fewer data points.
+ * project's shared embedded font, gpn/font.h). Each panel gets a fixed
+ * frame: title above, tick labels left and below, axis labels at the left
+ * end of the title row (y) and under the ticks (x), legend in the upper or
+ * lower right corner of the plot area, whichever covers fewer data points.
  * Axis ranges cover every finite point with 5% padding and are widened to
  * "nice" tick steps of 1, 2 or 5 x 10^k (about five ticks per axis).
  */
@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpn/font.h"
 #include "gpn/util.h"
-#include "plot_font.h"
 
 struct canvas {
     uint8_t *px; /* (h, w, 3) */
@@ -93,26 +93,13 @@ static void dot(struct canvas *c, double cx, double cy, double r, uint32_t rgb)
         }
 }
 
-static const struct gpn__plot_glyph *glyph(unsigned char ch)
-{
-    if (ch < 32 || ch > 126) ch = '?';
-    return &gpn__plot_font_glyphs[ch - 32];
-}
-
-static int text_width(const char *s)
-{
-    int w = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) w += glyph(*p)->advance;
-    return w;
-}
-
 /* Draws s with its top-left corner at (x, y). */
 static void draw_text(struct canvas *c, int x, int y, const char *s, uint32_t rgb)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        const struct gpn__plot_glyph *g = glyph(*p);
-        const unsigned char *m = gpn__plot_font_data + g->offset;
-        for (int r = 0; r < GPN__PLOT_FONT_H; r++)
+        const struct gpn_glyph *g = gpn_font_glyph(*p);
+        const unsigned char *m = gpn_font_mask(g);
+        for (int r = 0; r < GPN_FONT_ROWS; r++)
             for (int col = 0; col < g->width; col++) blend(c, x + col, y + r, rgb, m[r * g->width + col] / 255.0);
         x += g->advance;
     }
@@ -139,9 +126,9 @@ static void draw_panel(struct canvas *c, const struct gpn_plot_panel *p, int top
     const uint32_t ink = 0x222222, grid = 0xe4e4e4, axis = 0x666666;
     const int ml = 62, mr = 16, mt = 24, mb = 40;
     int x0 = ml, x1 = c->w - mr, y0 = top + mt, y1 = top + height - mb;
-    if (p->title) draw_text(c, (x0 + x1 - text_width(p->title)) / 2, top + 5, p->title, ink);
+    if (p->title) draw_text(c, (x0 + x1 - gpn_font_text_width(p->title)) / 2, top + 5, p->title, ink);
     if (p->ylabel) draw_text(c, 6, top + 5, p->ylabel, axis);
-    if (p->xlabel) draw_text(c, (x0 + x1 - text_width(p->xlabel)) / 2, y1 + 22, p->xlabel, axis);
+    if (p->xlabel) draw_text(c, (x0 + x1 - gpn_font_text_width(p->xlabel)) / 2, y1 + 22, p->xlabel, axis);
 
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int s = 0; s < p->n_series; s++)
@@ -184,18 +171,18 @@ static void draw_panel(struct canvas *c, const struct gpn_plot_panel *p, int top
         int yy = (int)lround(PY(v));
         fill_rect(c, x0, yy, x1, yy + 1, grid);
         format_tick(buf, sizeof buf, v, ys);
-        draw_text(c, x0 - 6 - text_width(buf), yy - GPN__PLOT_FONT_H / 2, buf, axis);
+        draw_text(c, x0 - 6 - gpn_font_text_width(buf), yy - GPN_FONT_ROWS / 2, buf, axis);
     }
     for (double v = ceil(xmin / xs) * xs; v <= xmax + xs * 1e-9; v += xs) {
         int xx = (int)lround(PX(v));
         fill_rect(c, xx, y0, xx + 1, y1, grid);
         format_tick(buf, sizeof buf, v, xs);
-        draw_text(c, xx - text_width(buf) / 2, y1 + 5, buf, axis);
+        draw_text(c, xx - gpn_font_text_width(buf) / 2, y1 + 5, buf, axis);
     }
     fill_rect(c, x0, y1, x1 + 1, y1 + 1, axis);
     fill_rect(c, x0, y0, x0 + 1, y1 + 1, axis);
     if (empty) {
-        draw_text(c, (x0 + x1 - text_width("no data")) / 2, (y0 + y1) / 2 - 7, "no data", axis);
+        draw_text(c, (x0 + x1 - gpn_font_text_width("no data")) / 2, (y0 + y1) / 2 - 7, "no data", axis);
         return;
     }
     for (int s = 0; s < p->n_series; s++) {
@@ -220,7 +207,7 @@ static void draw_panel(struct canvas *c, const struct gpn_plot_panel *p, int top
     int lw = 0, nl = 0;
     for (int s = 0; s < p->n_series; s++)
         if (p->series[s].label) {
-            int tw = text_width(p->series[s].label);
+            int tw = gpn_font_text_width(p->series[s].label);
             if (tw > lw) lw = tw;
             nl++;
         }

@@ -10,47 +10,20 @@ server) with two layers on one WMS source pointing at gpn serve:
   - grey_cached: a file cache on the GLOBAL_WEBMERCATOR grid (meta-tiles),
     filled from our WMS in EPSG:3857; the map MapProxy serves for a tile must
     equal our own GetMap of the same box.
+
+Set-up and the server's life cycle come from serve_fixture.py.
 """
 import io
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.parse
+import urllib.request
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import osr
 
-gdal.UseExceptions()
-GPN = os.environ.get("GPN_BIN", os.path.abspath("build/gpn"))
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append(bool(cond))
-    print(("ok   " if cond else "FAIL ") + name + (("  (" + detail + ")") if detail and not cond else ""))
-
-
-def decode_band1(data):
-    """Grey level (band 1, palette expanded) of a PNG."""
-    gdal.FileFromMemBuffer("/vsimem/x.png", data)
-    ds = gdal.Open("/vsimem/x.png")
-    b = ds.GetRasterBand(1)
-    arr = b.ReadAsArray()
-    ct = b.GetColorTable()
-    alpha = None
-    if ct is not None:
-        ents = [ct.GetColorEntry(i) for i in range(ct.GetCount())]
-        lut = np.array([e[0] for e in ents] + [0] * 256)
-        alut = np.array([e[3] for e in ents] + [0] * 256)
-        arr, alpha = lut[arr], alut[arr]
-    elif ds.RasterCount == 4:
-        alpha = ds.GetRasterBand(4).ReadAsArray()
-    ds = None
-    gdal.Unlink("/vsimem/x.png")
-    return arr, alpha
+from serve_fixture import (PNG_MAGIC, Checks, atlas_with_layers, decode_band1, gradient, grey_cog, start_server,
+                           stop_server)
 
 
 def wsgi_get(app, path, query):
@@ -76,41 +49,16 @@ def main():
     except ImportError:
         print("SKIP: mapproxy missing")
         return 0
-    tmp = tempfile.mkdtemp(prefix="gpn-serve-mapproxy-")
+    checks = Checks("gpn-serve-mapproxy-")
+    check, tmp = checks.check, checks.tmp
     srv = None
     try:
         w, h = 256, 192
-        r = np.arange(h)[:, None]
-        c = np.arange(w)[None, :]
-        a = (1 + (r * 5 + c * 17) % 255).astype("uint8")
+        a = gradient(w, h, 5, 17)
         x0, y1 = 3800000, 2500000
-        src = os.path.join(tmp, "src.tif")
-        ds = gdal.GetDriverByName("GTiff").Create(src, w, h, 1, gdal.GDT_Byte)
-        ds.SetGeoTransform([x0, 50, 0, y1, 0, -50])
-        s = osr.SpatialReference()
-        s.ImportFromEPSG(3035)
-        ds.SetProjection(s.ExportToWkt())
-        ds.GetRasterBand(1).WriteArray(a)
-        ds.GetRasterBand(1).SetNoDataValue(0)
-        ds = None
-        cog = os.path.join(tmp, "grey.tif")
-        gdal.Translate(cog, src, format="COG", creationOptions=["BLOCKSIZE=128", "RESAMPLING=NEAREST"])
-        atlas = os.path.join(tmp, "atlas")
-        subprocess.run([GPN, "catalog", "init", "--atlas", atlas], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        subprocess.run([GPN, "layer", "add", "--atlas", atlas, "grey", cog, "--style", "grey:1:255"], check=True,
-                       stdout=subprocess.DEVNULL)
-        port_file = os.path.join(tmp, "port")
-        log = open(os.path.join(tmp, "serve.log"), "w")
-        srv = subprocess.Popen([GPN, "serve", "--atlas", atlas, "--port", "0", "--port-file", port_file,
-                                "--threads", "2", "--access-log", os.path.join(tmp, "access.log")],
-                               stdout=log, stderr=log)
-        for _ in range(100):
-            if os.path.exists(port_file) and open(port_file).read().strip():
-                break
-            time.sleep(0.1)
-        port = open(port_file).read().strip()
-        base = "http://127.0.0.1:%s" % port
+        cog, s = grey_cog(tmp, a, x0, y1)
+        atlas = atlas_with_layers(tmp, [["grey", cog, "--style", "grey:1:255"]])
+        srv, base = start_server(tmp, atlas, ["--access-log", os.path.join(tmp, "access.log")])
         conf = os.path.join(tmp, "mapproxy.yaml")
         with open(conf, "w") as f:
             f.write("""
@@ -187,8 +135,7 @@ globals:
              "BBOX": "%.9f,%.9f,%.9f,%.9f" % bb, "WIDTH": 256, "HEIGHT": 256, "FORMAT": "image/png",
              "TRANSPARENT": "TRUE"}
         st, hd, body = wsgi_get(app, "/service", dict(q, LAYERS="grey_cached"))
-        check("MapProxy GetMap from its cache", st.startswith("200") and body[:4] == b"\x89PNG", st)
-        import urllib.request
+        check("MapProxy GetMap from its cache", st.startswith("200") and body[:4] == PNG_MAGIC[:4], st)
         with urllib.request.urlopen(base + "/wms?" + urllib.parse.urlencode(dict(q, LAYERS="grey")),
                                     timeout=30) as resp:
             ours = resp.read()
@@ -206,18 +153,9 @@ globals:
               and "1.3.0" in acc, acc[-400:])
     finally:
         if srv is not None:
-            srv.terminate()
-            try:
-                srv.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-        if all(results) and results:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("(kept %s)" % tmp)
-    passed = sum(results)
-    print("RESULT passed=%d failed=%d" % (passed, len(results) - passed))
-    return 0 if results and all(results) else 1
+            stop_server(srv)
+        checks.cleanup()
+    return checks.report()
 
 
 if __name__ == "__main__":

@@ -7,27 +7,16 @@ axis order of 1.3.0 itself), GetFeatureInfo, GetLegendGraphic and the WMTS
 capabilities and a GetTile.
 
 The source is a small COG generated here: uint8 values on the EPSG:3035
-grid, nodata 0, published with the identity grey style.
+grid, nodata 0, published with the identity grey style. Set-up and the
+server's life cycle come from serve_fixture.py.
 """
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
+import urllib.request
 
 import numpy as np
-from osgeo import gdal, osr
 
-gdal.UseExceptions()
-
-GPN = os.environ.get("GPN_BIN", os.path.abspath("build/gpn"))
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append(bool(cond))
-    print(("ok   " if cond else "FAIL ") + name + (("  (" + detail + ")") if detail and not cond else ""))
+from serve_fixture import (PNG_MAGIC, Checks, atlas_with_layers, decode_band1, gradient, grey_cog, start_server,
+                           stop_server)
 
 
 def main():
@@ -37,42 +26,20 @@ def main():
     except ImportError:
         print("SKIP: python3-owslib missing")
         return 0
-    tmp = tempfile.mkdtemp(prefix="gpn-serve-owslib-")
+    checks = Checks("gpn-serve-owslib-")
+    check, tmp = checks.check, checks.tmp
     srv = None
     try:
         w, h = 320, 240
-        r = np.arange(h)[:, None]
-        c = np.arange(w)[None, :]
-        a = (1 + (r * 11 + c * 3) % 255).astype("uint8")
+        a = gradient(w, h, 11, 3)
         a[:, :4] = 0
-        src = os.path.join(tmp, "src.tif")
-        ds = gdal.GetDriverByName("GTiff").Create(src, w, h, 1, gdal.GDT_Byte)
-        ds.SetGeoTransform([3700000, 50, 0, 2400000, 0, -50])
-        s = osr.SpatialReference()
-        s.ImportFromEPSG(3035)
-        ds.SetProjection(s.ExportToWkt())
-        ds.GetRasterBand(1).WriteArray(a)
-        ds.GetRasterBand(1).SetNoDataValue(0)
-        ds = None
-        cog = os.path.join(tmp, "grey.tif")
-        gdal.Translate(cog, src, format="COG", creationOptions=["BLOCKSIZE=128", "RESAMPLING=NEAREST"])
-        atlas = os.path.join(tmp, "atlas")
-        subprocess.run([GPN, "catalog", "init", "--atlas", atlas], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        subprocess.run([GPN, "layer", "add", "--atlas", atlas, "grey", cog, "--style", "grey:1:255", "--group",
-                        "indicators", "--title", "Grey test", "--abstract", "OWSLib fixture"], check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([GPN, "layer", "add", "--atlas", atlas, "pres", cog, "--style", "presence:100",
-                        "--group", "species", "--title", "Presence test"], check=True, stdout=subprocess.DEVNULL)
-        port_file = os.path.join(tmp, "port")
-        log = open(os.path.join(tmp, "serve.log"), "w")
-        srv = subprocess.Popen([GPN, "serve", "--atlas", atlas, "--port", "0", "--port-file", port_file,
-                                "--threads", "2"], stdout=log, stderr=log)
-        for _ in range(100):
-            if os.path.exists(port_file) and open(port_file).read().strip():
-                break
-            time.sleep(0.1)
-        base = "http://127.0.0.1:%s" % open(port_file).read().strip()
+        cog, _ = grey_cog(tmp, a, 3700000, 2400000)
+        atlas = atlas_with_layers(tmp, [
+            ["grey", cog, "--style", "grey:1:255", "--group", "indicators", "--title", "Grey test",
+             "--abstract", "OWSLib fixture"],
+            ["pres", cog, "--style", "presence:100", "--group", "species", "--title", "Presence test"],
+        ])
+        srv, base = start_server(tmp, atlas)
 
         for version in ("1.3.0", "1.1.1"):
             wms = WebMapService(base + "/wms", version=version, timeout=30)
@@ -100,19 +67,10 @@ def main():
             bbox = (3700000, 2400000 - h * 50, 3700000 + w * 50, 2400000)
             img = wms.getmap(layers=["grey"], styles=[""], srs="EPSG:3035", bbox=bbox, size=(w, h),
                              format="image/png", transparent=True)
-            data = img.read()
-            gdal.FileFromMemBuffer("/vsimem/m.png", data)
-            m = gdal.Open("/vsimem/m.png")
-            got = m.GetRasterBand(1).ReadAsArray()
-            if m.RasterCount == 1 and m.GetRasterBand(1).GetColorTable() is not None:
-                ct = m.GetRasterBand(1).GetColorTable()
-                lut = np.array([ct.GetColorEntry(i)[0] for i in range(ct.GetCount())] + [0] * 256)
-                got = lut[got]
+            got, _ = decode_band1(img.read())
             mask = a != 0
             eq = (got[mask] == a[mask]).mean() if got.shape == a.shape else 0
             check("%s GetMap pixels == source (EPSG:3035)" % version, eq == 1.0, "equal fraction %.4f" % eq)
-            m = None
-            gdal.Unlink("/vsimem/m.png")
             # GetFeatureInfo at a pixel.
             i, j = 100, 50
             fi = wms.getfeatureinfo(layers=["grey"], srs="EPSG:3035", bbox=bbox, size=(w, h), format="image/png",
@@ -121,10 +79,9 @@ def main():
             check("%s GetFeatureInfo value" % version, '"value":%d' % a[j, i] in body, body[:200])
             # Legend from the capabilities URL.
             leg = wms.getServiceXML() and lay.styles["grey"]["legend"]
-            import urllib.request
             with urllib.request.urlopen(leg, timeout=30) as resp:
                 png = resp.read()
-            check("%s legend is a PNG" % version, png[:8] == b"\x89PNG\r\n\x1a\n")
+            check("%s legend is a PNG" % version, png[:8] == PNG_MAGIC)
 
         wmts = WebMapTileService(base + "/wmts/1.0.0/WMTSCapabilities.xml", timeout=30)
         check("WMTS layers", "grey" in wmts.contents and "GoogleMapsCompatible" in wmts.tilematrixsets,
@@ -139,23 +96,13 @@ def main():
         tile = wmts.gettile(layer="grey", tilematrixset="GoogleMapsCompatible", tilematrix=str(z), row=y, column=x,
                             format="image/png")
         t = tile.read()
-        check("WMTS GetTile", t[:8] == b"\x89PNG\r\n\x1a\n" and len(t) > 200, "len %d" % len(t))
+        check("WMTS GetTile", t[:8] == PNG_MAGIC and len(t) > 200, "len %d" % len(t))
     finally:
         if srv is not None:
-            srv.terminate()
-            try:
-                rc = srv.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-                rc = -1
+            rc = stop_server(srv)
             check("server exits 0 on SIGTERM", rc == 0, "rc %s" % rc)
-        if all(results):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("(kept %s)" % tmp)
-    passed = sum(results)
-    print("RESULT passed=%d failed=%d" % (passed, len(results) - passed))
-    return 0 if all(results) else 1
+        checks.cleanup()
+    return checks.report()
 
 
 if __name__ == "__main__":
