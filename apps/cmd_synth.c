@@ -44,7 +44,7 @@ static const char USAGE[] =
     "  --plots N            vegetation plots besides the PA surveys (default 20000)\n"
     "  --seed S             random seed (default 42)\n"
     "  --s2-res M           Sentinel-2 pixel size in m, divides 1000 (default 10)\n"
-    "  --landsat-res M      Landsat pixel size in m (default 60; 30 works, ~5x slower)\n"
+    "  --landsat-res M      Landsat pixel size in m (default 30)\n"
     "  --quick              test preset: 1 tile, 50 species, 600 surveys, 3000 PO,\n"
     "                       1000 plots, Sentinel-2 at 20 m, Landsat at 90 m\n"
     "  --no-truth-species   skip the per-species truth rasters\n"

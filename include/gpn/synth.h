@@ -64,8 +64,8 @@ struct gpn_synth_opts {
     int64_t n_plots;            /* vegetation plots in addition to the PA surveys (default 20000) */
     uint64_t seed;              /* default 42 */
     int s2_res;                 /* Sentinel-2 pixel size in m, divides 1000 (default 10) */
-    int landsat_res;            /* Landsat pixel size in m (default 60: at 30 m GDAL's overview pass over
-                                   a single 504-band COG costs ~8x the CPU; docs/synthetic.md) */
+    int landsat_res;            /* Landsat pixel size in m (default 30; the stack is written without
+                                   overviews, docs/synthetic.md "Performance") */
     const char *species_csv;    /* reference species table; NULL: data/species/species_reference.csv */
     const char *land_json;      /* Natural Earth land TopoJSON; NULL: data/boundaries/land-50m.json,
                                    then ../shared/data/boundaries_world_atlas/land-50m.json */

@@ -8,7 +8,9 @@
  * so a 400 MB grid is not copied a second time. The COG driver then writes
  * tiles, builds the overviews (NEAREST for classes, AVERAGE for continuous
  * values, nodata-aware) and lays the file out so that a client can read the
- * header, the overviews and any tile with few range requests.
+ * header, the overviews and any tile with few range requests. Callers may
+ * skip the overviews (gpn_cog_opts.no_overviews) for rasters only read at
+ * full resolution.
  *
  * Atomicity: every output is written to "<final>.tmp-<pid>-<n>" (util.h
  * gpn_tmp_path) and renamed over the final name only after GDAL closed it
@@ -72,6 +74,8 @@ struct cog_params {
     int blocksize;
     int categorical;
     int predictor;        /* 1: PREDICTOR=YES */
+    int no_overviews;     /* 1: OVERVIEWS=NONE */
+    int level;            /* 0: driver default, else LEVEL=n (validated) */
 };
 
 static int parse_compress(const char *c, const char **out, const char *fn, struct gpn_err *err)
@@ -88,6 +92,17 @@ static int parse_compress(const char *c, const char **out, const char *fn, struc
         }
     }
     return gpn_err_set(err, GPN_EINVAL, "%s: compression \"%s\" not supported (DEFLATE, ZSTD, LZW, NONE)", fn, c);
+}
+
+static int check_level(const char *compress, int level, const char *fn, struct gpn_err *err)
+{
+    if (level == 0) return 0;
+    int max = !strcmp(compress, "DEFLATE") ? 12 : !strcmp(compress, "ZSTD") ? 22 : 0;
+    if (level < 1 || level > max) {
+        if (!max) return gpn_err_set(err, GPN_EINVAL, "%s: %s takes no compression level (got %d)", fn, compress, level);
+        return gpn_err_set(err, GPN_EINVAL, "%s: %s level %d not in [1, %d]", fn, compress, level, max);
+    }
+    return 0;
 }
 
 static int check_blocksize(int bs, int *out, const char *fn, struct gpn_err *err)
@@ -128,7 +143,7 @@ static int cog_from_dataset(GDALDatasetH src, const char *dst, const struct cog_
     char tmp[PATH_MAX];
     if (gpn_tmp_path(dst, tmp, sizeof tmp)) return gpn_err_set(err, GPN_ETOOBIG, "%s: %s: path too long", fn, dst);
 
-    char co_compress[32], co_block[32], co_resampling[48];
+    char co_compress[32], co_block[32], co_resampling[48], co_level[32];
     snprintf(co_compress, sizeof co_compress, "COMPRESS=%s", p->compress);
     snprintf(co_block, sizeof co_block, "BLOCKSIZE=%d", p->blocksize);
     snprintf(co_resampling, sizeof co_resampling, "OVERVIEW_RESAMPLING=%s", p->categorical ? "NEAREST" : "AVERAGE");
@@ -147,6 +162,15 @@ static int cog_from_dataset(GDALDatasetH src, const char *dst, const struct cog_
     if (p->predictor && strcmp(p->compress, "NONE") != 0) {
         argv[k++] = "-co";
         argv[k++] = "PREDICTOR=YES";
+    }
+    if (p->level > 0) {
+        snprintf(co_level, sizeof co_level, "LEVEL=%d", p->level);
+        argv[k++] = "-co";
+        argv[k++] = co_level;
+    }
+    if (p->no_overviews) {
+        argv[k++] = "-co";
+        argv[k++] = "OVERVIEWS=NONE";
     }
     argv[k] = NULL;
 
@@ -213,11 +237,13 @@ int gpn_cog_write(const char *path, const struct gpn_cog_opts *o, const void *da
     if (o->has_nodata && !nodata_fits(o->dtype, o->nodata))
         return gpn_err_set(err, GPN_EINVAL, "%s: nodata %g not representable as %s", fn, o->nodata,
                            gpn_dtype_name(o->dtype));
-    struct cog_params p = {.categorical = o->categorical};
+    struct cog_params p = {.categorical = o->categorical, .no_overviews = o->no_overviews != 0};
     int rc = parse_compress(o->compress, &p.compress, fn, err);
     if (!rc) rc = check_blocksize(o->blocksize, &p.blocksize, fn, err);
+    if (!rc) rc = check_level(p.compress, o->level, fn, err);
     if (rc) return rc;
-    p.predictor = is_float(gdt) || !o->categorical;
+    p.level = o->level;
+    p.predictor = !o->no_predictor && (is_float(gdt) || !o->categorical);
     if (o->metadata) {
         for (const char *const *m = o->metadata; *m; m++)
             if (!strchr(*m, '=') || **m == '=')

@@ -27,6 +27,17 @@
  * rounded). In cubes, NaN, the raster's nodata value and the GLC23 "eos"
  * marker become 0 (GeoPlant's NaN -> 0 on load).
  *
+ * Cube rasters are read block by block when opened: the samples are
+ * grouped by the raster block holding their pixel, each block window is
+ * read once, and every sample's cube is kept (native uint8, else float32)
+ * until it is asked for. A 504-band pixel-interleaved block of 512 x 512 is
+ * ~130 MB decoded, so reading sample by sample would depend on GDAL's
+ * block cache holding every block the samples touch (a 30 m Landsat stack
+ * of the default synthetic region needs 2.1 GB; with GDAL's default cache
+ * the reads thrashed for > 5 minutes). When the kept cubes would exceed
+ * CUBE_PRELOAD_MAX bytes or a block window CUBE_WINDOW_MAX, samples are
+ * read one pixel at a time as before.
+ *
  * Rasters go through raster.h only (the GDAL module). JPEG patches are
  * checked for their end-of-image marker before decoding, because libjpeg
  * only warns about a truncated file and returns grey rows.
@@ -45,6 +56,7 @@
 #include "gpn/dataset.h"
 #include "gpn/ingest.h"
 #include "gpn/log.h"
+#include "gpn/progress.h"
 #include "gpn/raster.h"
 #include "gpn/util.h"
 #include "ingest_priv.h"
@@ -73,7 +85,19 @@ struct ing_source {
     size_t ts_rows;
     float *tmp; /* scratch for conversions */
     size_t tmp_n;
+    /* CUBE_RASTER preload (cube_preload): cube of sample i at pre + i * n
+     * values of pre_dt (GPN_DT_U8 or GPN_DT_F32) when pre_ok[i]. */
+    const struct ing_sample *pre_base;
+    size_t pre_n;
+    void *pre;
+    unsigned char *pre_ok;
+    enum gpn_dtype pre_dt;
 };
+
+#ifndef CUBE_PRELOAD_MAX
+#define CUBE_PRELOAD_MAX ((size_t)1 << 30) /* kept cubes, bytes (0: never preload) */
+#endif
+#define CUBE_WINDOW_MAX ((size_t)512 << 20) /* one block window, bytes */
 
 /* ==== small helpers ====================================================== */
 
@@ -490,6 +514,107 @@ static int cube_npy_path(const struct ing_source *src, const struct ing_sample *
     return gpn_path_join(buf, n, src->path, name);
 }
 
+struct pre_key {
+    int64_t block; /* row-major block index */
+    size_t sample;
+};
+
+static int pre_key_cmp(const void *a, const void *b) {
+    const struct pre_key *x = a, *y = b;
+    if (x->block != y->block) return x->block < y->block ? -1 : 1;
+    return x->sample < y->sample ? -1 : x->sample > y->sample;
+}
+
+/* Reads the cube of every sample of d that lies on the raster, one block
+ * window at a time (see the file comment). Leaves src->pre NULL (samples
+ * are then read one by one) when the cubes or a window would be too big. */
+static int cube_preload(struct ing_source *src, const struct ing_data *d, struct gpn_err *err) {
+    size_t n = (size_t)src->dims[0] * (size_t)src->dims[1] * (size_t)src->dims[2];
+    enum gpn_dtype dt = src->info.dtype == GPN_DT_U8 ? GPN_DT_U8 : GPN_DT_F32;
+    size_t el = gpn_dtype_size(dt);
+    int W = src->info.width, H = src->info.height;
+    int bw = src->info.block_w > 0 ? src->info.block_w : 256, bh = src->info.block_h > 0 ? src->info.block_h : 256;
+    if (bw > W) bw = W;
+    if (bh > H) bh = H;
+    if (d->ns == 0) return 0;
+    if ((double)d->ns * (double)n * (double)el > (double)CUBE_PRELOAD_MAX ||
+        (double)bw * (double)bh * (double)n * (double)el > (double)CUBE_WINDOW_MAX) {
+        gpn_log_debug("ingest: %s: %zu cubes or a %d x %d block too big to preload; reading per sample", src->path,
+                      d->ns, bw, bh);
+        return 0;
+    }
+    double t0 = gpn_now();
+    int64_t nbx = (W + bw - 1) / bw;
+    struct pre_key *keys = malloc(d->ns * sizeof *keys);
+    src->pre_ok = calloc(d->ns, 1);
+    src->pre = malloc(d->ns * n * el);
+    void *win = NULL;
+    int rc = 0;
+    if (!keys || !src->pre_ok || !src->pre) {
+        rc = gpn_err_set(err, GPN_ENOMEM, "%s: out of memory for %zu cubes", src->path, d->ns);
+        goto done;
+    }
+    size_t nk = 0;
+    for (size_t i = 0; i < d->ns; i++) {
+        int col, row;
+        if (!raster_pixel(src, &d->s[i], &col, &row)) continue;
+        keys[nk].block = (int64_t)(row / bh) * nbx + col / bw;
+        keys[nk].sample = i;
+        nk++;
+    }
+    gpn_qsort(keys, nk, sizeof *keys, pre_key_cmp);
+    win = malloc((size_t)bw * (size_t)bh * n * el);
+    if (nk && !win) {
+        rc = gpn_err_set(err, GPN_ENOMEM, "%s: out of memory for a %d x %d block", src->path, bw, bh);
+        goto done;
+    }
+    int nblocks = 0;
+    for (size_t k0 = 0, k1; k0 < nk; k0 = k1) {
+        for (k1 = k0 + 1; k1 < nk && keys[k1].block == keys[k0].block; k1++) {}
+        int x0 = (int)(keys[k0].block % nbx) * bw, y0 = (int)(keys[k0].block / nbx) * bh;
+        int ww = W - x0 < bw ? W - x0 : bw, wh = H - y0 < bh ? H - y0 : bh;
+        if ((rc = gpn_raster_read(src->r, 1, (int)n, x0, y0, ww, wh, dt, win, err))) {
+            rc = gpn_err_prefix(err, "%s: block at pixel (%d, %d)", src->path, x0, y0);
+            goto done;
+        }
+        nblocks++;
+        size_t plane = (size_t)ww * (size_t)wh;
+        for (size_t k = k0; k < k1; k++) {
+            size_t i = keys[k].sample;
+            int col, row;
+            raster_pixel(src, &d->s[i], &col, &row);
+            size_t off = (size_t)(row - y0) * (size_t)ww + (size_t)(col - x0);
+            if (dt == GPN_DT_U8) {
+                const uint8_t *w8 = win;
+                uint8_t *o8 = (uint8_t *)src->pre + i * n;
+                for (size_t b = 0; b < n; b++)
+                    o8[b] = w8[b * plane + off];
+            } else {
+                const float *wf = win;
+                float *of = (float *)src->pre + i * n;
+                for (size_t b = 0; b < n; b++)
+                    of[b] = wf[b * plane + off];
+            }
+            src->pre_ok[i] = 1;
+        }
+    }
+    src->pre_base = d->s;
+    src->pre_n = d->ns;
+    src->pre_dt = dt;
+    gpn_log_debug("ingest: %s: %zu cubes read from %d blocks of %d x %d in %.1f s", src->path, nk, nblocks, bw, bh,
+                  gpn_now() - t0);
+done:
+    free(keys);
+    free(win);
+    if (rc || !src->pre_base) {
+        free(src->pre);
+        free(src->pre_ok);
+        src->pre = NULL;
+        src->pre_ok = NULL;
+    }
+    return rc;
+}
+
 static int cube_read(struct ing_source *src, const struct ing_sample *s, float *out, struct gpn_err *err) {
     size_t n = (size_t)src->dims[0] * (size_t)src->dims[1] * (size_t)src->dims[2];
     int rc;
@@ -518,8 +643,21 @@ static int cube_read(struct ing_source *src, const struct ing_sample *s, float *
     }
     int col, row;
     if (!raster_pixel(src, s, &col, &row)) return GPN_ENOTFOUND;
-    rc = gpn_raster_read(src->r, 1, (int)n, col, row, 1, 1, GPN_DT_F32, out, err);
-    if (rc) return gpn_err_prefix(err, "%s: pixel (%d, %d)", src->path, col, row);
+    size_t si = 0;
+    int pre = src->pre && s >= src->pre_base && s < src->pre_base + src->pre_n;
+    if (pre) si = (size_t)(s - src->pre_base);
+    if (pre && src->pre_ok[si]) {
+        if (src->pre_dt == GPN_DT_U8) {
+            const uint8_t *v = (const uint8_t *)src->pre + si * n;
+            for (size_t b = 0; b < n; b++)
+                out[b] = (float)v[b];
+        } else {
+            memcpy(out, (const float *)src->pre + si * n, n * sizeof *out);
+        }
+    } else {
+        rc = gpn_raster_read(src->r, 1, (int)n, col, row, 1, 1, GPN_DT_F32, out, err);
+        if (rc) return gpn_err_prefix(err, "%s: pixel (%d, %d)", src->path, col, row);
+    }
     for (size_t i = 0; i < n; i++)
         if (!isfinite(out[i]) || (src->info.has_nodata && out[i] == (float)src->info.nodata)) out[i] = 0.0f;
     return 0;
@@ -601,6 +739,7 @@ int gpn__ingest_source_open(int mod, const char *path, int patch_size, const str
         if (!dir) {
             src->type = CUBE_RASTER;
             if ((rc = open_raster(src, c * h * w, err))) goto fail;
+            if ((rc = cube_preload(src, d, err))) goto fail;
         } else {
             char probe[PATH_MAX];
             gpn_path_join(probe, sizeof probe, src->path, "time_series_red.csv");
@@ -626,6 +765,8 @@ void gpn__ingest_source_close(struct ing_source *src) {
     imap_free(&src->ids);
     free(src->ts);
     free(src->tmp);
+    free(src->pre);
+    free(src->pre_ok);
     free(src);
 }
 

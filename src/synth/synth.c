@@ -47,7 +47,7 @@ void gpn_synth_opts_init(struct gpn_synth_opts *o)
     o->n_plots = 20000;
     o->seed = 42;
     o->s2_res = 10;
-    o->landsat_res = 60;
+    o->landsat_res = 30;
     o->write_truth_species = 1;
     o->write_quicklook = 1;
 }
@@ -350,6 +350,7 @@ static int write_task(const struct write_pool *wp, int k, struct gpn_err *err)
         o.compress = "ZSTD";
         o.blocksize = syn_blocksize(w->cW, w->cH);
         o.band_desc = wp->cdesc;
+        o.no_overviews = 1; /* a model input, read at full resolution */
         if ((rc = join(p, sizeof p, wp->out, "inputs/climate.tif", err))) return rc;
         return gpn_cog_write(p, &o, w->clim, err);
     }
