@@ -172,12 +172,31 @@ def main():
         prob = rng.random((N, N)).astype(np.float32)
         write_tif(os.path.join(maps_dir, "Quercus_pubescens.tif"), prob, GT, 3035, gdal.GDT_Float32, nodata=-9999)
         atlas = os.path.join(tmp, "atlas")
-        p = run(["import", "--atlas", atlas, maps_dir, "--threshold", "0.7"])
+        # --no-indicators: the indicator rasters of this atlas are written by
+        # GDAL below, to check how reports read them.
+        p = run(["import", "--atlas", atlas, maps_dir, "--threshold", "0.7", "--no-indicators"])
         check(p.returncode == 0, "gpn import of 13 maps on the grid")
         if p.returncode != 0:
             return
         expected = dict(maps)
         expected["Quercus pubescens"] = (prob >= np.float32(0.7)).astype(np.uint8)
+
+        # The indicators import computes: richness = number of maps present
+        # per cell (these species have no traits: the other bands are 0).
+        atlas_ind = os.path.join(tmp, "atlas_ind")
+        p = run(["import", "--atlas", atlas_ind, maps_dir, "--threshold", "0.7"])
+        check(p.returncode == 0, "gpn import with indicators")
+        rich = sum(m.astype(np.int32) for m in expected.values())
+        for tile in ("25kmE4000N2500", "25kmE4025N2500", "25kmE4000N2525", "25kmE4025N2525"):
+            ds = gdal.Open(os.path.join(atlas_ind, "tiles", tile, "indicators.tif"))
+            tg = ds.GetGeoTransform()
+            c0, r0 = int(round((tg[0] - GT[0]) / 50)), int(round((GT[3] - tg[3]) / 50))
+            got = ds.ReadAsArray()
+            want = rich[r0:r0 + 500, c0:c0 + 500]
+            check(ds.GetRasterBand(1).GetDescription() == "richness" and np.array_equal(got[0], want)
+                  and not got[1:].any(),
+                  "import's indicators.tif of %s: richness equals the sum of the maps" % tile)
+            ds = None
 
         # Indicator and habitat rasters for tile 25kmE4000N2500 (region rows
         # 500..999, columns 0..499), written with GDAL directly.
