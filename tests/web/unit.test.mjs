@@ -14,6 +14,7 @@ import {
   speciesMatches,
   SPECIES_FILTERS,
   fileStem,
+  startLayer,
 } from '../../web/src/format.js'
 import { bboxFeature, checkUpload, polygonFeature, topoFeatures, boundsOf } from '../../web/src/geo.js'
 import { parseErrorBody, featureInfoUrl, tileUrl } from '../../web/src/api.js'
@@ -195,4 +196,11 @@ test('routes', () => {
   assert.equal(tabOfPath('/Habitats/'), 'habitats')
   assert.equal(tabOfPath('/indicators'), 'indicators')
   assert.equal(tabOfPath('/nope'), 'home')
+})
+
+test('startLayer prefers a richness layer, else the first', () => {
+  const a = [{ name: 'indicator-directive' }, { name: 'indicator-richness' }, { name: 'richnessx' }]
+  assert.equal(startLayer(a).name, 'indicator-richness')
+  assert.equal(startLayer([{ name: 'sp_1' }, { name: 'richnessx' }]).name, 'sp_1')
+  assert.equal(startLayer([{ name: 'b' }, { name: 'richness' }]).name, 'richness')
 })

@@ -150,3 +150,10 @@ export function download(blob, filename) {
   a.remove()
   setTimeout(() => URL.revokeObjectURL(url), 10000)
 }
+
+/* The layer shown at start (layers: /api/layers entries, non-empty): the
+ * first whose name ends in "richness" (the atlas's headline map), else the
+ * first. */
+export function startLayer(layers) {
+  return layers.find((l) => /(^|[-_])richness$/.test(l.name)) || layers[0]
+}

@@ -22,7 +22,7 @@
 import { reactive } from 'vue'
 import { getHealth, getLayers, postReport } from './api.js'
 import { bboxFeature, checkUpload } from './geo.js'
-import { download, fileStem } from './format.js'
+import { download, fileStem, startLayer } from './format.js'
 
 export const state = reactive({
   health: null,
@@ -67,9 +67,10 @@ export async function loadLayers() {
       if (!state.layerView[l.name])
         state.layerView[l.name] = { on: false, opacity: 0.8, style: l.styles?.[0]?.name || '' }
     }
-    // Show the first layer at start so the map is never empty.
+    // Show one layer at start so the map is never empty: species richness
+    // (the atlas's headline map) when there is one, else the first layer.
     if (!state.layersLoaded && layers.length && !layers.some((l) => state.layerView[l.name].on))
-      state.layerView[layers[0].name].on = true
+      state.layerView[startLayer(layers).name].on = true
     state.layers = layers
     state.layersError = null
   } catch (err) {
