@@ -419,6 +419,7 @@ struct tctx {
     struct gpn_transform *tr;      /* EPSG:3035 -> crs */
     char tr_crs[2048];
     uint32_t *cells;               /* (250000) scratch */
+    double *vals;                  /* (250000) map value under each centre, NaN none */
     uint8_t *cov;                  /* (250000) cells some map covers */
     uint16_t *ind;                 /* (8 x 250000) indicator bands */
     double *win;                   /* window buffer */
@@ -454,15 +455,15 @@ static int centres_in(struct tctx *c, struct gpn_tile t, const char *crs, struct
     return 0;
 }
 
-/* Samples map s at the tile's centres (in c) and adds the present cells
- * to the writer. *covered is set when any centre hits a valid pixel. */
-static int sample_file(struct tctx *c, const struct src *s, double logit_t, double prob_t, double scale,
-                       struct gpn_store_writer *w, int *covered, int64_t *ncells, struct gpn_err *err)
+/* The value of map s under each of the tile's centres (in c) into c->vals:
+ * NaN where the centre is outside the map or on nodata/NaN. Reads the one
+ * window spanning the centres inside the map. */
+static int sample_values(struct tctx *c, const struct src *s, struct gpn_err *err)
 {
-    /* Pixel of every centre; the window spanning those inside the map. */
     int x0 = s->w, x1 = -1, y0 = s->h, y1 = -1;
     for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
         double X = c->cx[i], Y = c->cy[i];
+        c->vals[i] = NAN;
         if (!isfinite(X) || !isfinite(Y) || fabs(X) > 1e15 || fabs(Y) > 1e15) continue;
         double fx = s->inv[0] + s->inv[1] * X + s->inv[2] * Y;
         double fy = s->inv[3] + s->inv[4] * X + s->inv[5] * Y;
@@ -491,15 +492,29 @@ static int sample_file(struct tctx *c, const struct src *s, double logit_t, doub
     if (!rc) rc = gpn_raster_read(r, 1, 1, x0, y0, ww, wh, GPN_DT_F64, c->win, err);
     gpn_raster_close(r);
     if (rc) return rc;
-    size_t n = 0;
-    for (uint32_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
+    for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
         double X = c->cx[i], Y = c->cy[i];
         if (!isfinite(X) || !isfinite(Y) || fabs(X) > 1e15 || fabs(Y) > 1e15) continue;
         double fx = s->inv[0] + s->inv[1] * X + s->inv[2] * Y;
         double fy = s->inv[3] + s->inv[4] * X + s->inv[5] * Y;
         if (!(fx >= 0 && fx < s->w && fy >= 0 && fy < s->h)) continue;
         double v = c->win[(size_t)((int)fy - y0) * ww + ((int)fx - x0)];
-        if (isnan(v) || (s->has_nodata && v == s->nodata)) continue;
+        if (!(s->has_nodata && v == s->nodata)) c->vals[i] = v;
+    }
+    return 0;
+}
+
+/* Samples map s at the tile's centres (in c) and adds the present cells
+ * to the writer. *covered is set when any centre hits a valid pixel. */
+static int sample_file(struct tctx *c, const struct src *s, double logit_t, double prob_t, double scale,
+                       struct gpn_store_writer *w, int *covered, int64_t *ncells, struct gpn_err *err)
+{
+    int rc = sample_values(c, s, err);
+    if (rc) return rc;
+    size_t n = 0;
+    for (uint32_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
+        double v = c->vals[i];
+        if (isnan(v)) continue;
         *covered = 1;
         c->cov[i] = 1;
         if (scale != 1) v *= scale;
@@ -691,9 +706,10 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
         c.cx = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cx);
         c.cy = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cy);
         c.cells = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cells);
+        c.vals = malloc(GPN_STORE_TILE_CELLS * sizeof *c.vals);
         c.cov = malloc(GPN_STORE_TILE_CELLS);
         c.ind = malloc((size_t)GPN_REPORT_NIND * GPN_STORE_TILE_CELLS * sizeof *c.ind);
-        int ok = c.cx && c.cy && c.cells && c.cov && c.ind;
+        int ok = c.cx && c.cy && c.cells && c.vals && c.cov && c.ind;
         if (!ok) {
 #pragma omp critical(import_fail)
             if (!fail_rc) fail_rc = gpn_err_set(&fail_err, GPN_ENOMEM, "import: out of memory");
@@ -723,6 +739,7 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
         free(c.cx);
         free(c.cy);
         free(c.cells);
+        free(c.vals);
         free(c.cov);
         free(c.ind);
         free(c.win);
@@ -876,46 +893,13 @@ static int habitat_tile(const char *atlas, struct tctx *c, const struct src *s, 
 {
     *written = 0;
     int rc = centres_in(c, t, s->crs, err);
-    if (rc) return rc;
-    int x0 = s->w, x1 = -1, y0 = s->h, y1 = -1;
-    for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
-        double fx = s->inv[0] + s->inv[1] * c->cx[i] + s->inv[2] * c->cy[i];
-        double fy = s->inv[3] + s->inv[4] * c->cx[i] + s->inv[5] * c->cy[i];
-        c->cells[i] = UINT32_MAX;
-        if (!isfinite(c->cx[i]) || !isfinite(c->cy[i]) || !(fx >= 0 && fx < s->w && fy >= 0 && fy < s->h)) continue;
-        int ix = (int)fx, iy = (int)fy;
-        c->cells[i] = (uint32_t)iy << 16 | (uint32_t)ix; /* window-relative after the bounds below */
-        if (ix < x0) x0 = ix;
-        if (ix > x1) x1 = ix;
-        if (iy < y0) y0 = iy;
-        if (iy > y1) y1 = iy;
-    }
-    memset(cls, 0, GPN_STORE_TILE_CELLS * sizeof *cls);
-    if (x1 < x0) return 0;
-    if (s->w > 65535 || s->h > 65535)
-        return gpn_err_set(err, GPN_ETOOBIG, "%s: habitat rasters wider than 65535 pixels are not supported", s->path);
-    int ww = x1 - x0 + 1, wh = y1 - y0 + 1;
-    if ((int64_t)ww * wh > MAX_WINDOW_PIXELS)
-        return gpn_err_set(err, GPN_ETOOBIG, "%s: a 25 km tile spans %dx%d pixels of this map; resample it first",
-                           s->path, ww, wh);
-    size_t need = (size_t)ww * wh;
-    if (need > c->capwin) {
-        double *nw = realloc(c->win, need * sizeof *nw);
-        if (!nw) return gpn_err_set(err, GPN_ENOMEM, "import: out of memory");
-        c->win = nw;
-        c->capwin = need;
-    }
-    struct gpn_raster *r = NULL;
-    rc = gpn_raster_open(s->path, &r, err);
-    if (!rc) rc = gpn_raster_read(r, 1, 1, x0, y0, ww, wh, GPN_DT_F64, c->win, err);
-    gpn_raster_close(r);
+    if (!rc) rc = sample_values(c, s, err);
     if (rc) return rc;
     int any = 0;
     for (size_t i = 0; i < GPN_STORE_TILE_CELLS; i++) {
-        if (c->cells[i] == UINT32_MAX) continue;
-        int ix = (int)(c->cells[i] & 0xffff), iy = (int)(c->cells[i] >> 16);
-        double v = c->win[(size_t)(iy - y0) * ww + (ix - x0)];
-        if (isnan(v) || (s->has_nodata && v == s->nodata) || v < 0 || v > 65535 || v != floor(v)) continue;
+        double v = c->vals[i];
+        cls[i] = 0;
+        if (isnan(v) || v < 0 || v > 65535 || v != floor(v)) continue;
         cls[i] = h->lut[(int)v];
         any |= cls[i] != 0;
     }
@@ -987,9 +971,9 @@ int gpn_import_habitat(const char *atlas, const char *path, const char *classes_
         struct gpn_err e = {0};
         c.cx = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cx);
         c.cy = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cy);
-        c.cells = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cells);
+        c.vals = malloc(GPN_STORE_TILE_CELLS * sizeof *c.vals);
         uint16_t *cls = malloc(GPN_STORE_TILE_CELLS * sizeof *cls);
-        int ok = c.cx && c.cy && c.cells && cls;
+        int ok = c.cx && c.cy && c.vals && cls;
         if (!ok) {
 #pragma omp critical(habitat_fail)
             if (!fail_rc) fail_rc = gpn_err_set(&fail_err, GPN_ENOMEM, "import: out of memory");
@@ -1016,6 +1000,7 @@ int gpn_import_habitat(const char *atlas, const char *path, const char *classes_
         free(c.cx);
         free(c.cy);
         free(c.cells);
+        free(c.vals);
         free(c.win);
         free(cls);
     }
