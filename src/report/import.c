@@ -426,6 +426,37 @@ struct tctx {
     size_t capwin;
 };
 
+/* Allocates a worker's buffers: centres and values always, the species
+ * import's cell list, coverage and indicator bands when species. Returns 1
+ * when all allocations succeeded; tctx_free releases what was allocated. */
+static int tctx_alloc(struct tctx *c, int species)
+{
+    memset(c, 0, sizeof *c);
+    c->cx = malloc(GPN_STORE_TILE_CELLS * sizeof *c->cx);
+    c->cy = malloc(GPN_STORE_TILE_CELLS * sizeof *c->cy);
+    c->vals = malloc(GPN_STORE_TILE_CELLS * sizeof *c->vals);
+    int ok = c->cx && c->cy && c->vals;
+    if (species) {
+        c->cells = malloc(GPN_STORE_TILE_CELLS * sizeof *c->cells);
+        c->cov = malloc(GPN_STORE_TILE_CELLS);
+        c->ind = malloc((size_t)GPN_REPORT_NIND * GPN_STORE_TILE_CELLS * sizeof *c->ind);
+        ok = ok && c->cells && c->cov && c->ind;
+    }
+    return ok;
+}
+
+static void tctx_free(struct tctx *c)
+{
+    gpn_transform_destroy(c->tr);
+    free(c->cx);
+    free(c->cy);
+    free(c->cells);
+    free(c->vals);
+    free(c->cov);
+    free(c->ind);
+    free(c->win);
+}
+
 static int centres_in(struct tctx *c, struct gpn_tile t, const char *crs, struct gpn_err *err)
 {
     double gt[6];
@@ -701,15 +732,9 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
     struct gpn_err fail_err = {0};
 #pragma omp parallel num_threads(nthr) reduction(+ : cells_total, tiles_written)
     {
-        struct tctx c = {0};
+        struct tctx c;
         struct gpn_err e = {0};
-        c.cx = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cx);
-        c.cy = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cy);
-        c.cells = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cells);
-        c.vals = malloc(GPN_STORE_TILE_CELLS * sizeof *c.vals);
-        c.cov = malloc(GPN_STORE_TILE_CELLS);
-        c.ind = malloc((size_t)GPN_REPORT_NIND * GPN_STORE_TILE_CELLS * sizeof *c.ind);
-        int ok = c.cx && c.cy && c.cells && c.vals && c.cov && c.ind;
+        int ok = tctx_alloc(&c, 1);
         if (!ok) {
 #pragma omp critical(import_fail)
             if (!fail_rc) fail_rc = gpn_err_set(&fail_err, GPN_ENOMEM, "import: out of memory");
@@ -735,14 +760,7 @@ int gpn_import_run(const char *atlas, const char *const *inputs, size_t ninputs,
             tiles_written += (size_t)written;
             gpn_progress_add(&prog, 1);
         }
-        gpn_transform_destroy(c.tr);
-        free(c.cx);
-        free(c.cy);
-        free(c.cells);
-        free(c.vals);
-        free(c.cov);
-        free(c.ind);
-        free(c.win);
+        tctx_free(&c);
     }
     gpn_progress_finish(&prog);
     free(starts);
@@ -967,13 +985,11 @@ int gpn_import_habitat(const char *atlas, const char *path, const char *classes_
     struct gpn_err fail_err = {0};
 #pragma omp parallel num_threads(nthr) reduction(+ : written_total)
     {
-        struct tctx c = {0};
+        struct tctx c;
         struct gpn_err e = {0};
-        c.cx = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cx);
-        c.cy = malloc(GPN_STORE_TILE_CELLS * sizeof *c.cy);
-        c.vals = malloc(GPN_STORE_TILE_CELLS * sizeof *c.vals);
+        int ok = tctx_alloc(&c, 0);
         uint16_t *cls = malloc(GPN_STORE_TILE_CELLS * sizeof *cls);
-        int ok = c.cx && c.cy && c.vals && cls;
+        ok = ok && cls;
         if (!ok) {
 #pragma omp critical(habitat_fail)
             if (!fail_rc) fail_rc = gpn_err_set(&fail_err, GPN_ENOMEM, "import: out of memory");
@@ -996,12 +1012,7 @@ int gpn_import_habitat(const char *atlas, const char *path, const char *classes_
             written_total += (size_t)w;
             gpn_progress_add(&prog, 1);
         }
-        gpn_transform_destroy(c.tr);
-        free(c.cx);
-        free(c.cy);
-        free(c.cells);
-        free(c.vals);
-        free(c.win);
+        tctx_free(&c);
         free(cls);
     }
     gpn_progress_finish(&prog);
