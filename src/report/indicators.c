@@ -99,6 +99,12 @@ const struct gpn_indicator_species *gpn_indicator_species_find(const struct gpn_
     return lo < n && v[lo].id == id ? &v[lo] : NULL;
 }
 
+/* One more species in a count band, saturating below the nodata value. */
+static inline void count(uint16_t *v)
+{
+    if (*v < GPN_INDICATOR_NODATA - 1) (*v)++;
+}
+
 int gpn_indicators_compute(const struct gpn_store *s, const struct gpn_indicator_species *traits, size_t ntraits,
                            const uint8_t *covered, uint16_t *bands, struct gpn_err *err)
 {
@@ -117,14 +123,14 @@ int gpn_indicators_compute(const struct gpn_store *s, const struct gpn_indicator
         if (rc) return rc;
         for (size_t k = 0; k < nc; k++) {
             uint32_t c = cells[k];
-            if (rich[c] < UINT16_MAX - 1) rich[c]++;
-            if (f & GPN_SPECIES_DIRECTIVE) dir[c]++;
-            if (rl >= 3) thr[c]++;
+            count(&rich[c]);
+            if (f & GPN_SPECIES_DIRECTIVE) count(&dir[c]);
+            if (rl >= 3) count(&thr[c]);
             if (rl > worst[c]) worst[c] = (uint16_t)rl;
-            if (f & GPN_SPECIES_TREE) tree[c]++;
-            if (f & GPN_SPECIES_INVASIVE) inv[c]++;
-            if (f & GPN_SPECIES_SPECIALIST) spec[c]++;
-            if (f & GPN_SPECIES_ENDEMIC) end[c]++;
+            if (f & GPN_SPECIES_TREE) count(&tree[c]);
+            if (f & GPN_SPECIES_INVASIVE) count(&inv[c]);
+            if (f & GPN_SPECIES_SPECIALIST) count(&spec[c]);
+            if (f & GPN_SPECIES_ENDEMIC) count(&end[c]);
         }
         free(cells);
     }
